@@ -1,0 +1,30 @@
+"""The shape of a pure aggregate (a decider): what the runtime needs to drive it.
+
+decide(command, state) -> events; evolve(state, event) -> state; state starts at initial().
+A decider imports only contracts and the standard library: no faust, no I/O, no clock.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from orderstream.contracts.envelope import Message
+
+S = TypeVar("S", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Decider(Generic[S]):
+    name: str                                   # aggregate type, e.g. "product"; table name
+    commands: tuple[type[Message], ...]         # the messages this aggregate accepts
+    state: type[S]                              # pydantic model of the state (stored as JSON)
+    initial: Callable[[str], S]                 # initial state for an aggregate id
+    decide: Callable[[Any, S], list[Message]]
+    evolve: Callable[[S, Any], S]
+
+    def fold(self, state: S, events: Iterable[Message]) -> S:
+        for event in events:
+            state = self.evolve(state, event)
+        return state

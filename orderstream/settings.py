@@ -1,0 +1,94 @@
+"""Worker settings, all from the environment (prefix ORDERSTREAM_), validated at start-up.
+
+A bad value stops the worker with a message naming the variable and the rule.
+"""
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CONTEXTS = ("catalog", "customer", "account", "order", "payment", "shipment")
+DEFAULT_PORTS = {name: 6061 + i for i, name in enumerate(CONTEXTS)}
+SIMULATOR_PORT = 6070
+
+
+class SagaMode(StrEnum):
+    orchestration = "orchestration"
+    choreography = "choreography"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERSTREAM_", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+
+    namespace: str = Field("", pattern=r"^[a-z0-9-]*$", max_length=40)
+    topic_partitions: int = Field(4, ge=1, le=1024)
+    topic_replication_factor: int = Field(1, ge=1, le=10)
+    topic_min_insync_replicas: int = Field(1, ge=1, le=10)
+    table_standby_replicas: int = Field(0, ge=0, le=10)
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+
+    datadir: Path = Path("var/data")
+    web_host: str = "127.0.0.1"
+    web_port: int | None = Field(None, ge=1, le=65535)
+    web_advertised_host: str | None = None
+    web_max_body_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024)
+
+    saga_mode: SagaMode = SagaMode.orchestration
+    step_timeout_seconds: float = Field(10.0, gt=0, le=3600)
+    step_max_retries: int = Field(3, ge=0, le=20)
+    retry_backoff_seconds: float = Field(0.5, gt=0, le=60)
+
+    api_token: SecretStr | None = None
+    auth_reads: bool = False
+
+    gateway_url: str = f"http://127.0.0.1:{SIMULATOR_PORT}"
+    carrier_url: str = f"http://127.0.0.1:{SIMULATOR_PORT}"
+    http_timeout_seconds: float = Field(2.0, gt=0, le=60)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> "Settings":
+        if self.kafka_security_protocol.startswith("SASL") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError("ORDERSTREAM_KAFKA_SASL_USERNAME and ORDERSTREAM_KAFKA_SASL_PASSWORD "
+                             "are required when ORDERSTREAM_KAFKA_SECURITY_PROTOCOL is SASL_*")
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError("ORDERSTREAM_TOPIC_MIN_INSYNC_REPLICAS must not exceed "
+                             "ORDERSTREAM_TOPIC_REPLICATION_FACTOR")
+        return self
+
+    def port_for(self, context: str) -> int:
+        return self.web_port or DEFAULT_PORTS[context]
+
+    def topic(self, name: str) -> str:
+        return f"{self.namespace}.{name}" if self.namespace else name
+
+
+class SettingsError(SystemExit):
+    pass
+
+
+def load() -> Settings:
+    """Settings from the environment, or exit with one line per bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            name = f"ORDERSTREAM_{field.upper()}" if field else "settings"
+            lines.append(f"  {name}: {err['msg']}")
+        raise SettingsError("orderstream: invalid settings\n" + "\n".join(lines)) from None
