@@ -1,0 +1,94 @@
+"""`orderstream ...`: run workers, manage topics, run Kafka and the whole system locally."""
+
+import argparse
+import asyncio
+import importlib
+import subprocess
+import sys
+
+from orderstream.settings import CONTEXTS, load
+
+
+def kafka(args: argparse.Namespace) -> int:
+    from orderstream.local import stack
+
+    broker = stack.broker() if args.port is None else stack.Broker(stack.VAR / "kafka", args.port)
+    if args.action == "tool":
+        return subprocess.call(broker.tool(args.tool, *args.rest))
+    print(getattr(broker, args.action)())
+    return 0
+
+
+def topics(args: argparse.Namespace) -> int:
+    from orderstream.runtime import topics as spec
+
+    settings = load()
+    if args.action == "list":
+        for t in spec.topics_for(settings):
+            print(f"{t.name:<48} {t.kind:<10} owner={t.owner:<9} consumers={','.join(t.consumers)}")
+        return 0
+    if args.action == "apply":
+        changes = asyncio.run(spec.apply(settings))
+        print("\n".join(changes) if changes else "topics: up to date")
+        return 0
+    problems = asyncio.run(spec.check(settings))
+    print("\n".join(problems) if problems else "topics: match the spec")
+    return 1 if problems else 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    module = importlib.import_module(f"orderstream.{args.context}.app")
+    sys.argv = [f"orderstream-{args.context}", "worker", "--loglevel", load().log_level]
+    module.app.main()
+    return 0
+
+
+def simulator(args: argparse.Namespace) -> int:
+    from orderstream import simulator as sim
+
+    return sim.main(args.rest) or 0
+
+
+def up(args: argparse.Namespace) -> int:
+    from orderstream.local import stack
+
+    return stack.up(load())
+
+
+def down(args: argparse.Namespace) -> int:
+    from orderstream.local import stack
+
+    return stack.down()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="orderstream", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    k = sub.add_parser("kafka", help="a local single-node Kafka (KRaft) on 127.0.0.1")
+    k.add_argument("action", choices=["start", "stop", "status", "tool"])
+    k.add_argument("tool", nargs="?", help="with `tool`: console-consumer, console-producer, topics, "
+                                           "consumer-groups, get-offsets")
+    k.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the tool")
+    k.add_argument("--port", type=int, default=None, help="broker port (default 9092 or ORDERSTREAM_KAFKA_PORT)")
+    k.set_defaults(func=kafka)
+    t = sub.add_parser("topics", help="create/update (apply), check or list the topics in topics/")
+    t.add_argument("action", choices=["apply", "check", "list"])
+    t.set_defaults(func=topics)
+    w = sub.add_parser("worker", help="run one bounded context's worker")
+    w.add_argument("context", choices=CONTEXTS)
+    w.set_defaults(func=worker)
+    s = sub.add_parser("simulator", help="the payment gateway / carrier simulator")
+    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s.set_defaults(func=simulator)
+    sub.add_parser("up", help="run everything locally in the background").set_defaults(func=up)
+    sub.add_parser("down", help="stop everything `up` started").set_defaults(func=down)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

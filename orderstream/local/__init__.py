@@ -1,0 +1,1 @@
+"""Tooling for running orderstream on one machine: a real Kafka broker and the six workers."""

@@ -1,0 +1,152 @@
+"""The one actor loop: load state -> decide -> store state -> publish events -> send reactions.
+
+A context's aggregates live in Faust tables (RocksDB + changelog) keyed by aggregate id, which
+is also the Kafka key of its command topic, so one partition — one agent with concurrency=1 —
+processes each aggregate's messages serially. State and outgoing messages of one command are
+produced in one agent step; Faust flushes the producer before committing the offset, so a crash
+in between means redelivery, and the deciders answer a redelivery with the original outcome.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from faust.types import EventT, StreamT
+from opentelemetry import propagate, trace
+from pydantic import BaseModel, ValidationError
+
+from orderstream.contracts import decode
+from orderstream.contracts.envelope import Message
+from orderstream.domain import Decider
+from orderstream.runtime.app import ContextApp, make_app
+from orderstream.runtime.codec import encode, headers
+from orderstream.runtime.deadletter import park
+from orderstream.runtime.retry import RetryPolicy
+from orderstream.settings import Settings, load
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("orderstream")
+
+React = Callable[[Message, Any], list[Message]]
+Accept = Callable[[Message], list[tuple[str, Message]]]
+PERMANENT = (ValidationError, ValueError, TypeError, KeyError, LookupError, AssertionError,
+             UnicodeDecodeError, NotImplementedError)
+RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+
+
+class UnknownMessage(ValueError):
+    pass
+
+
+def no_reactions(event: Message, state: Any) -> list[Message]:
+    return []
+
+
+class ActorSystem:
+    """One bounded context on Faust: its topics, tables and agents."""
+
+    def __init__(self, context: str, deciders: Sequence[Decider], react: React = no_reactions,
+                 inbound: dict[str, Accept] | None = None, settings: Settings | None = None):
+        self.context = context
+        self.settings = settings or load()
+        self.app: ContextApp = make_app(context, self.settings)
+        self.deciders = {d.name: d for d in deciders}
+        self.route = {cls: d for d in deciders for cls in d.commands}
+        self.react = react
+        self.retry = RetryPolicy(max_attempts=5, base_seconds=0.2, cap_seconds=5.0)
+        self.commands = self.topic(f"{context}.commands")
+        self.events = self.topic(f"{context}.events")
+        self.deadletter = self.topic(f"{context}.deadletter")
+        self.tables = {d.name: self.app.Table(d.name, partitions=self.settings.topic_partitions, **RAW)
+                       for d in deciders}
+        self.app.agent(self.commands, name=f"{context}-actor", concurrency=1)(self._actor)
+        for source, accept in (inbound or {}).items():
+            self._subscribe(source, accept)
+
+    def topic(self, name: str):
+        return self.app.topic(self.settings.topic(name), **RAW)
+
+    def load(self, decider: Decider, key: str) -> BaseModel:
+        raw = self.tables[decider.name].get(key)
+        return decider.state.model_validate_json(raw) if raw else decider.initial(key)
+
+    def state_of(self, table: str, key: str) -> BaseModel | None:
+        raw = self.tables[table].get(key)
+        return self.deciders[table].state.model_validate_json(raw) if raw else None
+
+    async def send(self, message: Message, key: str | None = None) -> None:
+        topic = self.commands if message.context == self.context else self.topic(f"{message.context}.commands")
+        await topic.send(key=(key or message.key).encode(), value=encode(message), headers=headers(message))
+
+    async def handle(self, key: str, message: Message) -> list[Message]:
+        decider = self.route.get(type(message))
+        if decider is None:
+            raise UnknownMessage(f"{self.context} does not handle {message.type}")
+        state = self.load(decider, key)
+        events = decider.decide(message, state)
+        if not events:
+            return []
+        state = decider.fold(state, events)
+        self.tables[decider.name][key] = state.model_dump_json().encode()
+        for event in events:
+            await self.events.send(key=key.encode(), value=encode(event), headers=headers(event))
+        for event in events:
+            for command in self.react(event, state):
+                await self.send(command)
+        return events
+
+    async def _actor(self, stream: StreamT) -> None:
+        async for event in stream.events():
+            await self._guarded(event, self._process)
+
+    async def _process(self, event: EventT) -> None:
+        if not event.key:
+            raise ValueError("message has no key: every command is keyed by its aggregate id")
+        message = decode(event.value)
+        with tracer.start_as_current_span(f"{self.context} {message.type}",
+                                          context=propagate.extract(_carrier(event))):
+            await self.handle(event.key.decode(), message)
+
+    def _subscribe(self, source: str, accept: Accept) -> None:
+        async def forward(stream: StreamT) -> None:
+            async for event in stream.events():
+                await self._guarded(event, lambda e: self._forward(e, accept))
+
+        self.app.agent(self.topic(f"{source}.events"), name=f"{self.context}-from-{source}",
+                       concurrency=1)(forward)
+
+    async def _forward(self, event: EventT, accept: Accept) -> None:
+        for key, message in accept(decode(event.value)):
+            await self.send(message, key)
+
+    async def _guarded(self, event: EventT, step: Callable[[EventT], Any]) -> None:
+        """Run one step; park what can never succeed; retry what may; never kill the agent."""
+        try:
+            await self._attempt(event, step)
+        except Exception as error:  # the agent must keep processing the rest
+            await park(self.deadletter, event, error, self.context)
+        self.app.last_progress = time.monotonic()
+
+    async def _attempt(self, event: EventT, step: Callable[[EventT], Any]) -> None:
+        """Transient errors are retried with backoff; a permanent one fails at once."""
+        for attempt in range(1, self.retry.max_attempts + 1):
+            try:
+                return await step(event)
+            except PERMANENT:
+                raise
+            except Exception as error:
+                if attempt == self.retry.max_attempts:
+                    raise
+                delay = self.retry.delay(attempt)
+                self._log_retry(event, attempt, error, delay)
+                await self.retry.sleep(delay)
+
+    def _log_retry(self, event: EventT, attempt: int, error: BaseException, delay: float) -> None:
+        m = event.message
+        log.warning("%s: transient %s on %s[%s]@%s (attempt %d); retrying in %.2fs", self.context,
+                    type(error).__name__, m.topic, m.partition, m.offset, attempt, delay)
+
+
+def _carrier(event: EventT) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in (event.message.headers or [])}

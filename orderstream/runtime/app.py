@@ -1,0 +1,109 @@
+"""One faust.App per bounded context: its own id, consumer group, datadir, web port, health."""
+
+import logging
+import time
+from datetime import timedelta
+
+import faust
+from faust.web import Request, Response, View
+
+from orderstream.runtime import topics
+from orderstream.runtime.kafka import broker_urls, faust_credentials
+from orderstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STALL_SECONDS = 60.0
+
+
+class MissingTopics(SystemExit):
+    pass
+
+
+class ContextApp(faust.App):
+    """A Faust app that refuses to start when its topics are missing, and knows its health."""
+
+    context: str
+    settings: Settings
+    last_progress: float = 0.0
+
+    async def on_first_start(self) -> None:
+        await require_topics(self.settings, self.context)
+        await super().on_first_start()
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.rebalancing:
+            return False, "rebalancing"
+        if not self.tables.recovery.completed.is_set():
+            return False, "recovering tables"
+        if not self.consumer.assignment() and self.consumer_generation_id <= 0:
+            return False, "waiting for partition assignment"
+        return True, "ready"
+
+    def liveness(self) -> tuple[bool, str]:
+        """Stalled: messages wait on an assigned partition yet nothing was processed for a while."""
+        idle = time.monotonic() - self.last_progress
+        if idle < STALL_SECONDS or self.rebalancing:
+            return True, "live"
+        for tp in self.consumer.assignment():
+            position = self.consumer._active_partitions and self.consumer._committed_offset.get(tp)
+            if self.consumer.highwater(tp) > (position or 0) + 1:
+                return False, f"consumer stalled on {tp.topic}[{tp.partition}] for {idle:.0f}s"
+        return True, "live"
+
+
+async def require_topics(settings: Settings, context: str) -> None:
+    wanted = [s.name for s in topics.topics_for(settings) if context in s.consumers or s.owner == context]
+    problems = [p for p in await topics.check(settings) if p.split(":")[0] in wanted]
+    missing = [p for p in problems if p.endswith("missing")]
+    if missing:
+        raise MissingTopics(f"orderstream {context}: topics missing on {settings.kafka_bootstrap_servers}: "
+                            + ", ".join(p.split(":")[0] for p in missing)
+                            + "\n  create them with: orderstream topics apply")
+    for problem in problems:
+        log.warning("topic drift (run `orderstream topics apply`): %s", problem)
+
+
+def make_app(context: str, settings: Settings) -> ContextApp:
+    port = settings.port_for(context)
+    advertised = settings.web_advertised_host or settings.web_host
+    app = ContextApp(
+        topics.app_id(settings, context),
+        broker=broker_urls(settings),
+        broker_credentials=faust_credentials(settings),
+        store="rocksdb://",
+        datadir=str(settings.datadir / context),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        table_standby_replicas=settings.table_standby_replicas,
+        processing_guarantee=settings.processing_guarantee,
+        web_host=settings.web_host,
+        web_port=port,
+        canonical_url=f"http://{advertised}:{port}",
+        topic_allow_declare=True,
+        topic_disable_leader=False,
+        broker_commit_interval=timedelta(seconds=1),
+        consumer_auto_offset_reset="earliest",
+        web_in_thread=False,
+        autodiscover=False,
+        logging_config=None,
+    )
+    app.context = context
+    app.settings = settings
+    app.last_progress = time.monotonic()
+    add_health(app)
+    return app
+
+
+def add_health(app: ContextApp) -> None:
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            ok, reason = app.readiness()
+            return self.json({"status": reason, "context": app.context}, status=200 if ok else 503)
+
+    @app.page("/live")
+    class Live(View):
+        async def get(self, request: Request) -> Response:
+            ok, reason = app.liveness()
+            return self.json({"status": reason, "context": app.context}, status=200 if ok else 503)

@@ -1,0 +1,147 @@
+"""The topic spec in topics/topics.toml, and applying it to a cluster.
+
+Each context has `<ctx>.commands`, `<ctx>.events`, `<ctx>.deadletter` and one changelog per
+table; the spec names the tables and who consumes whose events.
+"""
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka.admin import NewPartitions, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from orderstream.runtime.kafka import admin
+from orderstream.settings import CONTEXTS, Settings
+
+SPEC_FILE = Path(__file__).resolve().parents[2] / "topics" / "topics.toml"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    kind: str
+    owner: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]
+    consumers: tuple[str, ...] = field(default=())
+
+
+def read_spec() -> dict:
+    """The spec beside the source tree, or in ./topics (where the container image puts it)."""
+    for path in (SPEC_FILE, Path.cwd() / "topics" / "topics.toml"):
+        if path.exists():
+            return tomllib.loads(path.read_text())
+    raise FileNotFoundError(f"topic spec not found at {SPEC_FILE} or ./topics/topics.toml")
+
+
+def app_id(settings: Settings, context: str) -> str:
+    return settings.topic(f"orderstream-{context}")
+
+
+def changelog(settings: Settings, context: str, table: str) -> str:
+    return f"{app_id(settings, context)}-{table}-changelog"
+
+
+def tables(context: str) -> list[str]:
+    return read_spec()["contexts"][context]["tables"]
+
+
+def topics_for(settings: Settings) -> list[TopicSpec]:
+    spec = read_spec()
+    contexts = spec["contexts"]
+
+    def make(name: str, kind: str, owner: str, consumers: tuple[str, ...]) -> TopicSpec:
+        config = dict(spec["kinds"][kind]["config"])
+        config["min.insync.replicas"] = str(settings.topic_min_insync_replicas)
+        return TopicSpec(name, kind, owner, settings.topic_partitions,
+                         settings.topic_replication_factor, config, consumers)
+
+    specs = []
+    for ctx in CONTEXTS:
+        readers = tuple(c for c in CONTEXTS if f"{ctx}.events" in contexts[c]["consumes"])
+        specs += [make(settings.topic(f"{ctx}.commands"), "commands", ctx, (ctx,)),
+                  make(settings.topic(f"{ctx}.events"), "events", ctx, readers),
+                  make(settings.topic(f"{ctx}.deadletter"), "deadletter", ctx, ())]
+        specs += [make(changelog(settings, ctx, table), "changelog", ctx, (ctx,))
+                  for table in contexts[ctx]["tables"]]
+    return specs
+
+
+async def describe(settings: Settings, names: list[str]) -> dict[str, tuple[int, dict[str, str]]]:
+    """Partition count and configs of each existing topic among `names`."""
+    client = admin(settings)
+    await client.start()
+    try:
+        existing = {t["topic"]: len(t["partitions"]) for t in await client.describe_topics(names)
+                    if t["error_code"] == 0}
+        resources_ = [ConfigResource(ConfigResourceType.TOPIC, name) for name in existing]
+        configs: dict[str, dict[str, str]] = {}
+        for response in await client.describe_configs(resources_) if resources_ else []:
+            for _, _, _, name, entries in response.resources:
+                configs[name] = {entry[0]: entry[1] for entry in entries}
+        return {name: (count, configs.get(name, {})) for name, count in existing.items()}
+    finally:
+        await client.close()
+
+
+def drift(specs: list[TopicSpec], actual: dict[str, tuple[int, dict[str, str]]]) -> list[str]:
+    problems = []
+    for spec in specs:
+        if spec.name not in actual:
+            problems.append(f"{spec.name}: missing")
+            continue
+        partitions, config = actual[spec.name]
+        if partitions != spec.partitions:
+            problems.append(f"{spec.name}: {partitions} partitions, spec says {spec.partitions}")
+        problems += [f"{spec.name}: {key}={config.get(key)!r}, spec says {value!r}"
+                     for key, value in spec.config.items() if config.get(key) != value]
+    return problems
+
+
+async def check(settings: Settings) -> list[str]:
+    specs = topics_for(settings)
+    return drift(specs, await describe(settings, [s.name for s in specs]))
+
+
+async def apply(settings: Settings) -> list[str]:
+    """Create missing topics, add partitions, set configs. Returns what it changed."""
+    specs = topics_for(settings)
+    actual = await describe(settings, [s.name for s in specs])
+    client = admin(settings)
+    await client.start()
+    changes: list[str] = []
+    try:
+        missing = [s for s in specs if s.name not in actual]
+        if missing:
+            await _create(client, missing)
+            changes += [f"created {s.name} ({s.partitions} partitions)" for s in missing]
+        for spec in (s for s in specs if s.name in actual):
+            changes += await _update(client, spec, *actual[spec.name])
+    finally:
+        await client.close()
+    return changes
+
+
+async def _create(client, specs: list[TopicSpec]) -> None:
+    response = await client.create_topics(
+        [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.config) for s in specs])
+    errors = [f"{name}: {message or code}" for name, code, message in response.topic_errors
+              if code not in (0, 36)]  # 36: already exists (a concurrent apply)
+    if errors:
+        raise RuntimeError("could not create topics: " + "; ".join(errors))
+
+
+async def _update(client, spec: TopicSpec, partitions: int, config: dict[str, str]) -> list[str]:
+    changes = []
+    if partitions < spec.partitions:
+        await client.create_partitions({spec.name: NewPartitions(spec.partitions)})
+        changes.append(f"{spec.name}: partitions {partitions} -> {spec.partitions}")
+    elif partitions > spec.partitions:
+        changes.append(f"{spec.name}: has {partitions} partitions, more than the spec's "
+                       f"{spec.partitions}; Kafka cannot remove partitions, left as is")
+    if any(config.get(k) != v for k, v in spec.config.items()):
+        await client.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, spec.config)])
+        changes.append(f"{spec.name}: config set to {spec.config}")
+    return changes
