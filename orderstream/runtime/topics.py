@@ -14,6 +14,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from orderstream.runtime.kafka import admin
 from orderstream.settings import CONTEXTS, Settings
 
+UNKNOWN_TOPIC = 3  # Kafka error code UNKNOWN_TOPIC_OR_PARTITION
 SPEC_FILE = Path(__file__).resolve().parents[2] / "topics" / "topics.toml"
 
 
@@ -75,7 +76,7 @@ async def describe(settings: Settings, names: list[str]) -> dict[str, tuple[int,
     await client.start()
     try:
         existing = {t["topic"]: len(t["partitions"]) for t in await client.describe_topics(names)
-                    if t["error_code"] == 0}
+                    if t["error_code"] != UNKNOWN_TOPIC}
         resources_ = [ConfigResource(ConfigResourceType.TOPIC, name) for name in existing]
         configs: dict[str, dict[str, str]] = {}
         for response in await client.describe_configs(resources_) if resources_ else []:

@@ -1,0 +1,161 @@
+"""Shared fixtures: the real Kafka broker, per-test namespaces, and real worker processes.
+
+The broker is the cluster in KAFKA_BOOTSTRAP_SERVERS when set, else a local single-node broker
+started once per session (fresh data on each session). Each test that needs Kafka gets its own
+ORDERSTREAM_NAMESPACE, so topics, consumer groups and tables of two tests never meet.
+"""
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_KAFKA_PORT = int(os.environ.get("ORDERSTREAM_TEST_KAFKA_PORT", "19092"))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory) -> str:
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    from orderstream.local.kafka import Broker
+
+    home = ROOT / "var" / "test-kafka"
+    shutil.rmtree(home, ignore_errors=True)
+    broker = Broker(home, TEST_KAFKA_PORT)
+    broker.stop()
+    broker.start()
+    yield broker.bootstrap
+    broker.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Env:
+    """Settings for one test's system: its namespace, broker and the directory for its data."""
+
+    bootstrap: str
+    namespace: str
+    root: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def vars(self, **overrides: str) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTREAM_")}
+        return base | {
+            "ORDERSTREAM_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "ORDERSTREAM_NAMESPACE": self.namespace,
+            "ORDERSTREAM_TOPIC_PARTITIONS": "4",
+            "ORDERSTREAM_STEP_TIMEOUT_SECONDS": "20",
+        } | self.extra | overrides
+
+    def settings(self, **overrides: str):
+        from orderstream.settings import Settings
+
+        env = self.vars(**overrides)
+        return Settings(**{k[len("ORDERSTREAM_"):].lower(): v for k, v in env.items()
+                           if k.startswith("ORDERSTREAM_")})
+
+
+@pytest.fixture
+def env(kafka_bootstrap, tmp_path) -> Env:
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    test_env = Env(kafka_bootstrap, namespace, tmp_path)
+    from orderstream.runtime import topics
+
+    asyncio.run(topics.apply(test_env.settings()))
+    return test_env
+
+
+def wait_http(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout:.0f}s")
+
+
+@dataclass
+class Worker:
+    """A real `orderstream worker <context>` process with its own datadir, port and log."""
+
+    context: str
+    env: dict[str, str]
+    port: int
+    log: Path
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> "Worker":
+        out = open(self.log, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "orderstream.cli", "worker", self.context],
+                                     env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        try:
+            wait_http(f"{self.url}/health", timeout, self.proc)
+        except (RuntimeError, TimeoutError) as error:
+            raise RuntimeError(f"{self.context} worker not ready: {error}\n--- log tail ---\n"
+                               + self.log.read_text(errors="replace")[-4000:]) from None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+
+@pytest.fixture
+def workers(env):
+    """Factory: workers(context, **settings) starts a real worker; all are stopped at teardown."""
+    started: list[Worker] = []
+
+    def start(context: str, wait: bool = True, replica: str = "", **overrides: str) -> Worker:
+        port = free_port()
+        name = f"{context}{replica}"
+        worker_env = env.vars(ORDERSTREAM_WEB_PORT=str(port),
+                              ORDERSTREAM_DATADIR=str(env.root / f"data{replica}"),
+                              **overrides)
+        worker = Worker(context, worker_env, port, env.root / f"{name}.log")
+        started.append(worker)
+        return worker.start(wait)
+
+    yield start
+    for worker in started:
+        worker.stop()
