@@ -1,0 +1,138 @@
+"""A context's HTTP façade on Faust web views: JSON errors, auth, body limits, OpenAPI.
+
+Handlers are plain `async def handler(request, **path) -> (status, body)` functions registered
+with `api.get/post`; a handler raises `ApiError` for anything a client got wrong. Reads of an
+aggregate are served by the worker that owns its key (`table=`), whichever replica is asked.
+"""
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faust.exceptions import SameNode
+from faust.web import Request, Response, View
+from pydantic import BaseModel, ValidationError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Awaitable[tuple[int, Any]]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None, rule: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.field, self.rule = status, message, field, rule
+
+    def body(self) -> dict:
+        error = {"status": self.status, "message": self.message}
+        error |= {k: v for k, v in (("field", self.field), ("rule", self.rule)) if v}
+        return {"error": error}
+
+
+def invalid(error: ValidationError) -> ApiError:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    return ApiError(422, f"{field}: {first['msg']}", field, first["type"])
+
+
+def not_found(what: str, key: str) -> ApiError:
+    return ApiError(404, f"no {what} with id {key!r}", "id", "unknown_id")
+
+
+class Api:
+    def __init__(self, system, title: str):
+        self.system, self.app, self.settings = system, system.app, system.settings
+        self.title = title
+        self.routes: dict[str, dict[str, dict]] = {}
+        self._page("/openapi.json", {"get": {"handler": self._openapi, "doc": None}})
+
+    def get(self, path: str, summary: str, table: str | None = None, key: str = "", **doc: Any):
+        return self._register("get", path, summary, table=table, key=key, mutating=False, **doc)
+
+    def post(self, path: str, summary: str, body: type[BaseModel] | None = None, table: str | None = None,
+             key: str = "", **doc: Any):
+        return self._register("post", path, summary, body=body, table=table, key=key, mutating=True, **doc)
+
+    def _register(self, method: str, path: str, summary: str, **doc: Any):
+        def decorate(handler: Handler) -> Handler:
+            first = path not in self.routes
+            self.routes.setdefault(path, {})[method] = {"handler": handler, "summary": summary, **doc}
+            if first:
+                self._page(path, self.routes[path])
+            return handler
+        return decorate
+
+    def _page(self, path: str, methods: dict[str, dict]) -> None:
+        api = self
+
+        def make(method: str):
+            async def call(view: View, request: Request, **params: str) -> Response:
+                return await api._dispatch(view, request, methods[method], params)
+            return call
+
+        attrs = {m: make(m) for m in ("get", "post")}
+        view = type(f"View{len(self.routes)}{path.replace('/', '_')}", (View,), attrs)
+        self.app.page(path)(view)
+
+    async def _dispatch(self, view: View, request: Request, route: dict | None, params: dict) -> Response:
+        try:
+            if route is None or "handler" not in route:
+                raise ApiError(405, f"{request.method} is not allowed on {request.path}")
+            self._authorize(request, route.get("mutating", False))
+            if route.get("table") and request.method == "GET":
+                routed = await self._route(view, request, route["table"], params[route["key"]])
+                if routed is not None:
+                    return routed
+            status, body = await route["handler"](request, **params)
+            return view.json(body, status=status)
+        except ApiError as error:
+            return view.json(error.body(), status=error.status)
+        except ValidationError as error:
+            api_error = invalid(error)
+            return view.json(api_error.body(), status=api_error.status)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            return view.json(ApiError(503, "the service could not answer; retry later").body(), status=503)
+
+    async def _route(self, view: View, request: Request, table: str, key: str) -> Response | None:
+        try:
+            return await self.app.router.route_req(self.app.tables[table].name, key, view.web, request)
+        except SameNode:
+            return None
+        except Exception as error:  # owner unknown during a rebalance: say so, don't guess
+            raise ApiError(503, f"the owner of {key!r} is not reachable now ({type(error).__name__}); retry")
+
+    def _authorize(self, request: Request, mutating: bool) -> None:
+        token = self.settings.api_token
+        if token is None or not (mutating or self.settings.auth_reads):
+            return
+        given = request.headers.get("Authorization", "")
+        expected = f"Bearer {token.get_secret_value()}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise ApiError(401, "a valid 'Authorization: Bearer <token>' header is required",
+                           "Authorization", "bearer_token")
+
+    async def body(self, request: Request, model: type[BaseModel]) -> BaseModel:
+        limit = self.settings.web_max_body_bytes
+        if (request.content_length or 0) > limit:
+            raise ApiError(413, f"body larger than {limit} bytes", "body", "max_bytes")
+        raw = await request.content.read(limit + 1)
+        if len(raw) > limit:
+            raise ApiError(413, f"body larger than {limit} bytes", "body", "max_bytes")
+        try:
+            data = json.loads(raw or b"null")
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ApiError(400, f"body is not valid JSON: {error}", "body", "json") from None
+        if not isinstance(data, dict):
+            raise ApiError(422, "body must be a JSON object", "body", "object")
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            raise invalid(error) from None
+
+    async def _openapi(self, request: Request) -> tuple[int, dict]:
+        from orderstream.runtime.openapi import document
+
+        return 200, document(self)
