@@ -54,18 +54,22 @@ class ActorSystem:
         self.deciders = {d.name: d for d in deciders}
         self.route = {cls: d for d in deciders for cls in d.commands}
         self.react = react
+        self._topics: dict[str, Any] = {}
         self.retry = RetryPolicy(max_attempts=5, base_seconds=0.2, cap_seconds=5.0)
         self.commands = self.topic(f"{context}.commands")
         self.events = self.topic(f"{context}.events")
         self.deadletter = self.topic(f"{context}.deadletter")
-        self.tables = {d.name: self.app.Table(d.name, partitions=self.settings.topic_partitions, **RAW)
+        self.tables = {d.name: self.app.Table(d.name, partitions=self.settings.topic_partitions,
+                                              key_type=bytes, value_type=bytes)  # bytes: raw codec
                        for d in deciders}
         self.app.agent(self.commands, name=f"{context}-actor", concurrency=1)(self._actor)
         for source, accept in (inbound or {}).items():
             self._subscribe(source, accept)
 
     def topic(self, name: str):
-        return self.app.topic(self.settings.topic(name), **RAW)
+        if name not in self._topics:
+            self._topics[name] = self.app.topic(self.settings.topic(name), **RAW)
+        return self._topics[name]
 
     def load(self, decider: Decider, key: str) -> BaseModel:
         raw = self.tables[decider.name].get(key)
@@ -76,7 +80,7 @@ class ActorSystem:
         return self.deciders[table].state.model_validate_json(raw) if raw else None
 
     async def send(self, message: Message, key: str | None = None) -> None:
-        topic = self.commands if message.context == self.context else self.topic(f"{message.context}.commands")
+        topic = self.topic(f"{message.context}.commands")
         await topic.send(key=(key or message.key).encode(), value=encode(message), headers=headers(message))
 
     async def handle(self, key: str, message: Message) -> list[Message]:

@@ -78,6 +78,7 @@ def make_app(context: str, settings: Settings) -> ContextApp:
         table_standby_replicas=settings.table_standby_replicas,
         processing_guarantee=settings.processing_guarantee,
         web_host=settings.web_host,
+        web_bind=settings.web_host,
         web_port=port,
         canonical_url=f"http://{advertised}:{port}",
         topic_allow_declare=True,

@@ -8,12 +8,16 @@ aggregate are served by the worker that owns its key (`table=`), whichever repli
 import hmac
 import json
 import logging
+import uuid
+from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 from pydantic import BaseModel, ValidationError
+
+from orderstream.contracts.envelope import derived_id
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +89,8 @@ class Api:
                 routed = await self._route(view, request, route["table"], params[route["key"]])
                 if routed is not None:
                     return routed
-            status, body = await route["handler"](request, **params)
-            return view.json(body, status=status)
+            status, body, *headers = await route["handler"](request, **params)
+            return view.json(body, status=status, headers=headers[0] if headers else None)
         except ApiError as error:
             return view.json(error.body(), status=error.status)
         except ValidationError as error:
@@ -131,6 +135,37 @@ class Api:
             return model.model_validate(data)
         except ValidationError as error:
             raise invalid(error) from None
+
+    def edge_id(self, request: Request, purpose: str) -> str:
+        """A fresh id, or with an Idempotency-Key header one derived from it, so a retried
+        request makes the very same command and the aggregate answers it once."""
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return str(uuid.uuid4())
+        if not 1 <= len(key) <= 200:
+            raise ApiError(422, "Idempotency-Key must be 1 to 200 characters", "Idempotency-Key", "length")
+        return derived_id("http", self.system.context, purpose, key)
+
+    def command(self, cls, request: Request, correlation_id: str | None = None,
+                message_id: str | None = None, **fields: Any):
+        """A command made at the edge: the id and the time enter here."""
+        try:
+            return cls.new(message_id=message_id or self.edge_id(request, cls.__name__),
+                           occurred_at=datetime.now(UTC), correlation_id=correlation_id, **fields)
+        except ValidationError as error:
+            raise invalid(error) from None
+
+    async def accept(self, command, location: str) -> tuple[int, dict, dict]:
+        """Hand a command to its aggregate; 202 with where to follow it."""
+        await self.system.send(command)
+        return 202, {"accepted": command.type, "message_id": command.message_id,
+                     "location": location}, {"Location": location}
+
+    def state(self, table: str, key: str, what: str) -> dict:
+        state = self.system.state_of(table, key)
+        if state is None:
+            raise not_found(what, key)
+        return state.model_dump(mode="json")
 
     async def _openapi(self, request: Request) -> tuple[int, dict]:
         from orderstream.runtime.openapi import document
