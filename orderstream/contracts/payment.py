@@ -1,0 +1,193 @@
+"""Payment messages, keyed by payment id (derived from the order id: one payment per order).
+
+Card payments go through a gateway port: the decider emits `GatewayChargeRequested` /
+`GatewayRefundRequested`; the runtime's adapter calls the gateway (with `idempotency_key`) and
+feeds the answer back as `RecordGatewayResult` / `RecordGatewayRefundResult`.
+Account payments go through the account context: `DebitAccount` / `CreditAccount`, whose
+replies carry `payment_id`.
+"""
+
+from typing import ClassVar, Literal
+
+from pydantic import model_validator
+
+from orderstream.contracts.common import Amount, Currency, Id, PositiveAmount, Reason, Text
+from orderstream.contracts.envelope import Message
+
+PaymentMethod = Literal["account", "card"]
+
+
+class PaymentMessage(Message):
+    context: ClassVar[str] = "payment"
+    payment_id: Id
+
+    @property
+    def key(self) -> str:
+        return self.payment_id
+
+
+class PaymentTerms(PaymentMessage):
+    """What is to be charged, to whom and how."""
+    order_id: Id
+    account_id: Id
+    amount: PositiveAmount
+    currency: Currency
+    payment_method: PaymentMethod
+    card_token: str | None = None
+
+    @model_validator(mode="after")
+    def _card_needs_token(self) -> "PaymentTerms":
+        if self.payment_method == "card" and not self.card_token:
+            raise ValueError("card_token is required when payment_method is 'card'")
+        return self
+
+
+# --- commands -----------------------------------------------------------------------------
+class ProcessPayment(PaymentTerms):
+    type: Literal["ProcessPayment"] = "ProcessPayment"
+
+
+class PreparePayment(PaymentTerms):
+    """Choreography: keep the terms from OrderCreated until `ChargePayment` arrives."""
+    type: Literal["PreparePayment"] = "PreparePayment"
+
+
+class ChargePayment(PaymentMessage):
+    """Choreography (seed name): charge a prepared payment."""
+    type: Literal["ChargePayment"] = "ChargePayment"
+    order_id: Id
+
+
+class CancelPayment(PaymentMessage):
+    """Compensation when the charge may be in flight: void it, or refund it if it lands."""
+    type: Literal["CancelPayment"] = "CancelPayment"
+    order_id: Id
+    reason: Reason
+
+
+class RefundPayment(PaymentMessage):
+    """amount None: everything still refundable. Idempotent per refund_id."""
+    type: Literal["RefundPayment"] = "RefundPayment"
+    refund_id: Id
+    amount: PositiveAmount | None = None
+    reason: Reason
+
+
+class RecordGatewayResult(PaymentMessage):
+    type: Literal["RecordGatewayResult"] = "RecordGatewayResult"
+    approved: bool
+    transaction_id: Id | None = None
+    reason: Reason | None = None
+
+
+class RecordGatewayRefundResult(PaymentMessage):
+    type: Literal["RecordGatewayRefundResult"] = "RecordGatewayRefundResult"
+    refund_id: Id
+    approved: bool
+    reason: Reason | None = None
+
+
+# --- events -------------------------------------------------------------------------------
+class PaymentPrepared(PaymentTerms):
+    type: Literal["PaymentPrepared"] = "PaymentPrepared"
+
+
+class PaymentStarted(PaymentTerms):
+    type: Literal["PaymentStarted"] = "PaymentStarted"
+
+
+class GatewayChargeRequested(PaymentMessage):
+    type: Literal["GatewayChargeRequested"] = "GatewayChargeRequested"
+    order_id: Id
+    amount: PositiveAmount
+    currency: Currency
+    card_token: str
+    idempotency_key: Id
+
+
+class PaymentSucceeded(PaymentMessage):
+    type: Literal["PaymentSucceeded"] = "PaymentSucceeded"
+    order_id: Id
+    transaction_id: Id
+    amount: PositiveAmount
+    currency: Currency
+
+
+class PaymentFailed(PaymentMessage):
+    type: Literal["PaymentFailed"] = "PaymentFailed"
+    order_id: Id
+    reason: Reason
+
+
+class PaymentAlreadyProcessed(PaymentMessage):
+    """Answer to a repeated charge request: the original outcome, nothing charged again."""
+    type: Literal["PaymentAlreadyProcessed"] = "PaymentAlreadyProcessed"
+    order_id: Id
+    status: Literal["succeeded", "failed", "voided"]
+    transaction_id: Id | None = None
+    reason: Reason | None = None
+
+
+class PaymentVoided(PaymentMessage):
+    type: Literal["PaymentVoided"] = "PaymentVoided"
+    order_id: Id
+    reason: Reason
+
+
+class PaymentCapturedAfterVoid(PaymentMessage):
+    """A charge in flight landed after the payment was voided or failed: it is refunded."""
+    type: Literal["PaymentCapturedAfterVoid"] = "PaymentCapturedAfterVoid"
+    order_id: Id
+    transaction_id: Id
+    amount: PositiveAmount
+
+
+class RefundStarted(PaymentMessage):
+    """Carries how the money goes back (account credit or gateway refund)."""
+    type: Literal["RefundStarted"] = "RefundStarted"
+    order_id: Id
+    refund_id: Id
+    amount: PositiveAmount
+    currency: Currency
+    reason: Reason
+    payment_method: PaymentMethod
+    account_id: Id
+
+
+class GatewayRefundRequested(PaymentMessage):
+    type: Literal["GatewayRefundRequested"] = "GatewayRefundRequested"
+    order_id: Id
+    refund_id: Id
+    transaction_id: Id
+    amount: PositiveAmount
+    currency: Currency
+    idempotency_key: Id
+
+
+class PaymentRefunded(PaymentMessage):
+    type: Literal["PaymentRefunded"] = "PaymentRefunded"
+    order_id: Id
+    refund_id: Id
+    amount: PositiveAmount
+    refunded_total: Amount
+
+
+class RefundFailed(PaymentMessage):
+    type: Literal["RefundFailed"] = "RefundFailed"
+    order_id: Id
+    refund_id: Id
+    reason: Reason
+
+
+class RefundRejected(PaymentMessage):
+    type: Literal["RefundRejected"] = "RefundRejected"
+    order_id: Id
+    refund_id: Id
+    reason: Reason
+
+
+class PaymentRejected(PaymentMessage):
+    type: Literal["PaymentRejected"] = "PaymentRejected"
+    command: Text
+    reason: Reason
+    order_id: Id | None = None

@@ -1,0 +1,171 @@
+"""How the order takes the other contexts' replies: a step done, a step failed, a
+compensation confirmed, or a late success that must itself be undone."""
+
+from orderstream.contracts.account import AccountInvalid, AccountValid
+from orderstream.contracts.catalog import (ItemsAvailable, ItemsReserved, ItemsUnavailable,
+                                           ReservationRejected, ReservationReleased)
+from orderstream.contracts.envelope import Message, derive
+from orderstream.contracts.ids import return_refund_id
+from orderstream.contracts.order import (Compensation, CompensationConfirmed,
+                                         CompensationFailed, CompensationRequested,
+                                         OrderCancelled, OrderConfirmed, OrderFailed, OrderProgressed,
+                                         OrderReturned, Step)
+from orderstream.contracts.payment import (PaymentAlreadyProcessed, PaymentFailed,
+                                           PaymentRefunded, PaymentSucceeded, PaymentVoided,
+                                           RefundFailed, RefundRejected)
+from orderstream.contracts.shipment import (ShipmentCancelled, ShipmentCreated,
+                                            ShipmentDelivered, ShipmentDispatched,
+                                            ShipmentFailed, ShipmentRejected)
+from orderstream.order.state import Order
+from orderstream.saga.flow import (FAILED_STATUS, STATUS_WHILE, TIMED, UNDO_DONE, deadline,
+                                   next_step, undo_for)
+
+STEP_REPLIES = (ItemsAvailable, ItemsUnavailable, ItemsReserved, AccountValid, AccountInvalid,
+                PaymentSucceeded, PaymentFailed, PaymentAlreadyProcessed, ShipmentCreated,
+                ShipmentFailed, ShipmentDispatched, ShipmentDelivered)
+CONFIRMATIONS: dict[type[Message], tuple[Compensation, ...]] = {
+    ReservationReleased: ("release_reservation",), PaymentVoided: ("void_payment",),
+    PaymentRefunded: ("refund_payment", "void_payment"), ShipmentCancelled: ("cancel_shipment",)}
+COMPENSATION_FAILURES: dict[type[Message], Compensation] = {
+    ReservationRejected: "release_reservation", RefundFailed: "refund_payment",
+    RefundRejected: "refund_payment", ShipmentRejected: "cancel_shipment"}
+REPLIES = (*STEP_REPLIES, *CONFIRMATIONS, *COMPENSATION_FAILURES)
+Reply = (ItemsAvailable | ItemsUnavailable | ItemsReserved | AccountValid | AccountInvalid
+         | PaymentSucceeded | PaymentFailed | PaymentAlreadyProcessed | ShipmentCreated
+         | ShipmentFailed | ShipmentDispatched | ShipmentDelivered | ReservationReleased
+         | PaymentVoided | PaymentRefunded | ShipmentCancelled | ReservationRejected
+         | RefundFailed | RefundRejected | ShipmentRejected)
+
+
+def on_reply(reply: Reply, state: Order) -> list[Message]:
+    if state.status is None:
+        return []
+    if isinstance(reply, PaymentRefunded) and reply.refund_id == return_refund_id(state.order_id):
+        return _returned(reply, state)
+    if type(reply) in CONFIRMATIONS:
+        return _confirmed(reply, state, CONFIRMATIONS[type(reply)])
+    if type(reply) in COMPENSATION_FAILURES:
+        return _compensation_failed(reply, state, COMPENSATION_FAILURES[type(reply)])
+    step, ok, detail = classify(reply)
+    if step in state.done:
+        return [_progressed(reply, state, step, {}, restate=True)] if _last(state, step) else []
+    if step != state.step:
+        return _late(reply, state, step) if ok else []
+    return _progress(reply, state, step, detail) if ok else _fail(reply, state, step, detail)
+
+
+def classify(reply: Message) -> tuple[Step, bool, dict[str, str]]:
+    """The step a reply answers, whether it succeeded, and its references or reason."""
+    match reply:
+        case ItemsAvailable():
+            return "availability", True, {}
+        case ItemsUnavailable():
+            step: Step = "availability" if reply.stage == "check" else "reservation"
+            return step, False, {"reason": f"out of stock: {reply.product_id} requested "
+                                 f"{reply.requested_qty}, available {reply.available_qty}"}
+        case ItemsReserved():
+            return "reservation", True, {"reservation_id": reply.reservation_id}
+        case AccountValid():
+            return "account", True, {}
+        case AccountInvalid():
+            return "account", False, {"reason": f"account {reply.reason}"}
+        case PaymentSucceeded():
+            return "payment", True, {"payment_id": reply.payment_id,
+                                     "transaction_id": reply.transaction_id}
+        case PaymentAlreadyProcessed() if reply.status == "succeeded":
+            return "payment", True, {"payment_id": reply.payment_id,
+                                     "transaction_id": reply.transaction_id or "-"}
+        case PaymentFailed() | PaymentAlreadyProcessed():
+            return "payment", False, {"reason": f"payment failed: {reply.reason or 'voided'}"}
+        case ShipmentCreated():
+            return "shipment", True, {"shipment_id": reply.shipment_id,
+                                      "tracking_number": reply.tracking_number}
+        case ShipmentFailed():
+            return "shipment", False, {"reason": f"shipment failed: {reply.reason}"}
+        case ShipmentDispatched():
+            return "dispatch", True, {}
+        case ShipmentDelivered():
+            return "delivery", True, {}
+    raise TypeError(f"not a step reply: {type(reply).__name__}")
+
+
+def _progress(reply: Message, state: Order, step: Step, refs: dict[str, str]) -> list[Message]:
+    events: list[Message] = [_progressed(reply, state, step, refs)]
+    if step == "shipment":
+        events.append(derive(reply, OrderConfirmed, order_id=state.order_id,
+                             customer_id=state.customer_id,
+                             tracking_number=refs["tracking_number"]))
+    return events
+
+
+def _last(state: Order, step: Step) -> bool:
+    """Was `step` the last thing that happened? Then a repeated reply restates it."""
+    after = next_step(state.policy.mode, step)
+    return state.done[-1] == step and state.step == after and state.status == STATUS_WHILE[after]
+
+
+def _progressed(reply: Message, state: Order, step: Step, refs: dict[str, str],
+                restate: bool = False) -> Message:
+    after = next_step(state.policy.mode, step)
+    if restate:  # a redelivered reply: the step and deadline already recorded
+        due = state.deadline
+    else:
+        due = deadline(state.policy, reply.occurred_at, 1, state.order_id, after or "done") \
+            if after in TIMED else None
+    return derive(reply, OrderProgressed, order_id=state.order_id,
+                  customer_id=state.customer_id, completed=step, status=STATUS_WHILE[after],
+                  step=after, deadline=due, **refs)
+
+
+def _fail(reply: Message, state: Order, step: Step, detail: dict[str, str]) -> list[Message]:
+    undo = undo_for(state.done, None)
+    due = deadline(state.policy, reply.occurred_at, 1, state.order_id, "compensation")
+    return [derive(reply, OrderFailed, order_id=state.order_id, customer_id=state.customer_id,
+                   status=FAILED_STATUS[step], reason=detail["reason"], undo=undo,
+                   deadline=due if undo else None)]
+
+
+def _late(reply: Message, state: Order, step: Step) -> list[Message]:
+    """A step succeeded after the order stopped waiting for it: undo it, once."""
+    undo = UNDO_DONE.get(step)
+    if undo is None or undo in state.undo or undo in state.compensated:
+        return []
+    return [derive(reply, CompensationRequested, order_id=state.order_id,
+                   customer_id=state.customer_id, undo=(undo,),
+                   reason=f"{step} completed after the order was {state.status}",
+                   deadline=deadline(state.policy, reply.occurred_at, 1, state.order_id,
+                                     "compensation"))]
+
+
+def _confirmed(reply: Message, state: Order, done: tuple[Compensation, ...]) -> list[Message]:
+    confirmed = [c for c in state.undo if c in done]
+    events: list[Message] = [derive(reply, CompensationConfirmed, salt=c,
+                                    order_id=state.order_id, customer_id=state.customer_id,
+                                    compensation=c) for c in confirmed]
+    if confirmed and set(state.undo) <= set(done) and state.status in ("PaymentFailed",
+                                                                         "ShipmentFailed"):
+        events.append(cancelled(reply, state, state.reason, ()))
+    return events
+
+
+def cancelled(cause: Message, state: Order, reason: str,
+              undo: tuple[Compensation, ...]) -> OrderCancelled:
+    due = deadline(state.policy, cause.occurred_at, 1, state.order_id, "compensation")
+    return derive(cause, OrderCancelled, order_id=state.order_id, customer_id=state.customer_id,
+                  reason=reason, undo=undo, deadline=due if undo else None)
+
+
+def _compensation_failed(reply: Message, state: Order, what: Compensation) -> list[Message]:
+    if what not in state.undo:
+        return []
+    return [derive(reply, CompensationFailed, order_id=state.order_id,
+                   customer_id=state.customer_id, compensation=what,
+                   reason=getattr(reply, "reason"))]
+
+
+def _returned(reply: PaymentRefunded, state: Order) -> list[Message]:
+    if state.status not in ("ReturnRequested", "Returned"):
+        return []
+    return [derive(reply, OrderReturned, order_id=state.order_id,
+                   customer_id=state.customer_id, refund_id=reply.refund_id,
+                   amount=reply.amount)]

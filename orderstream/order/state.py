@@ -1,0 +1,119 @@
+"""The state of one order, and how its events change it (see decider.py for the rules)."""
+
+from datetime import datetime
+from typing import assert_never
+
+from orderstream.contracts.common import Address, OrderLine, Value
+from orderstream.contracts.order import (
+    Compensation, CompensationConfirmed, CompensationFailed, CompensationRequested,
+    OrderCancelled, OrderConfirmed, OrderCreated, OrderFailed, OrderProgressed, OrderReturned,
+    OrderReturnRequested, OrderStatus, OrderStatusUpdated, OrderTransitionRejected, SagaPolicy,
+    Step, StepRetried)
+
+
+class Order(Value):
+    order_id: str
+    status: OrderStatus | None = None
+    customer_id: str = ""
+    account_id: str = ""
+    items: tuple[OrderLine, ...] = ()
+    total_amount: int = 0
+    currency: str = ""
+    shipping_address: Address | None = None
+    payment_method: str = "account"
+    card_token: str | None = None
+    policy: SagaPolicy = SagaPolicy()
+    done: tuple[Step, ...] = ()
+    step: Step | None = None                  # the step awaited now
+    attempt: int = 0
+    deadline: datetime | None = None          # when the awaited step times out
+    undo: tuple[Compensation, ...] = ()       # compensations sent, not yet confirmed
+    compensated: tuple[Compensation, ...] = ()
+    reason: str = ""                          # why it failed or was cancelled
+    compensation_error: str = ""
+    reservation_id: str | None = None
+    payment_id: str | None = None
+    transaction_id: str | None = None
+    shipment_id: str | None = None
+    tracking_number: str | None = None
+    refund_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    status_times: dict[str, datetime] = {}
+
+
+OrderEvent = (OrderCreated | OrderProgressed | OrderConfirmed | OrderFailed | OrderCancelled
+              | CompensationRequested | CompensationConfirmed | CompensationFailed
+              | OrderStatusUpdated | OrderReturnRequested | OrderReturned | StepRetried
+              | OrderTransitionRejected)
+_REFS = ("reservation_id", "payment_id", "transaction_id", "shipment_id", "tracking_number")
+
+
+def evolve(state: Order, event: OrderEvent) -> Order:
+    match event:
+        case OrderCreated() if state.status is None:
+            fields = event.model_dump(exclude={"type", "message_id", "correlation_id",
+                                               "causation_id", "occurred_at", "deadline"})
+            fields.update(shipping_address=event.shipping_address, policy=event.policy,
+                          items=event.items, attempt=1, deadline=event.deadline,
+                          created_at=event.occurred_at)
+            return _moved(state.model_copy(update=fields), event, "Pending")
+        case OrderProgressed() if event.completed not in state.done:
+            refs = {name: getattr(event, name) for name in _REFS if getattr(event, name)}
+            return _moved(state.model_copy(update={
+                **refs, "done": (*state.done, event.completed), "step": event.step,
+                "attempt": 1, "deadline": event.deadline}), event, event.status)
+        case OrderFailed() | OrderCancelled():
+            return _compensating(state, event, event.undo, event.deadline, event.reason,
+                                 event.status)
+        case CompensationRequested():
+            return _compensating(state, event, event.undo, event.deadline, state.reason,
+                                 state.status)
+        case CompensationConfirmed() if event.compensation in state.undo:
+            undo = tuple(c for c in state.undo if c != event.compensation)
+            return state.model_copy(update={
+                "undo": undo, "compensated": (*state.compensated, event.compensation),
+                "step": state.step if undo else None,
+                "deadline": state.deadline if undo else None, "updated_at": event.occurred_at})
+        case CompensationFailed():
+            return state.model_copy(update={"compensation_error": event.reason})
+        case OrderStatusUpdated() if state.status != event.status:
+            step = "delivery" if event.status == "Shipped" else None
+            done = (*state.done, "dispatch") if event.status == "Shipped" else state.done
+            return _moved(state.model_copy(update={"step": step, "done": done,
+                                                   "deadline": None}), event, event.status)
+        case OrderReturnRequested() if state.status == "Delivered":
+            return _moved(state.model_copy(update={
+                "step": "return", "attempt": 1, "deadline": event.deadline,
+                "refund_id": event.refund_id, "reason": event.reason}), event, event.status)
+        case OrderReturned() if state.status == "ReturnRequested":
+            return _moved(state.model_copy(update={"step": None, "deadline": None}),
+                          event, event.status)
+        case StepRetried() if event.step == state.step:
+            return state.model_copy(update={"attempt": event.attempt,
+                                            "deadline": event.deadline})
+        case OrderCreated() | OrderProgressed() | OrderConfirmed() | CompensationConfirmed() \
+                | OrderStatusUpdated() | OrderReturnRequested() | OrderReturned() \
+                | StepRetried() | OrderTransitionRejected():
+            return state
+        case _:
+            assert_never(event)
+
+
+def _compensating(state: Order, event: OrderEvent, undo: tuple[Compensation, ...],
+                  deadline: datetime | None, reason: str, status: OrderStatus | None) -> Order:
+    outstanding = tuple(dict.fromkeys(
+        (*state.undo, *(c for c in undo if c not in state.compensated))))
+    moved = state.model_copy(update={
+        "undo": outstanding, "reason": state.reason or reason,
+        "step": "compensation" if outstanding else None,
+        "attempt": state.attempt if state.step == "compensation" and outstanding else 1,
+        "deadline": (state.deadline if state.step == "compensation" else deadline)
+        if outstanding else None})
+    return _moved(moved, event, status) if status != state.status else moved
+
+
+def _moved(state: Order, event: OrderEvent, status: OrderStatus | None) -> Order:
+    times = {**state.status_times, status: event.occurred_at} if status else state.status_times
+    return state.model_copy(update={"status": status, "updated_at": event.occurred_at,
+                                    "status_times": times})

@@ -1,0 +1,47 @@
+"""The state of one payment (see decider.py for its rules)."""
+
+from typing import Literal
+
+from orderstream.contracts.common import Value
+
+TERMS = {"payment_id", "order_id", "account_id", "amount", "currency", "payment_method",
+         "card_token"}
+
+
+class Refund(Value):
+    amount: int
+    status: Literal["pending", "refunded", "failed"]
+    reason: str
+    refunded_total: int = 0
+
+
+class Payment(Value):
+    payment_id: str
+    status: Literal["none", "prepared", "pending", "succeeded", "failed", "voided"] = "none"
+    order_id: str = ""
+    account_id: str = ""
+    amount: int = 0
+    currency: str = ""
+    payment_method: Literal["account", "card"] = "account"
+    card_token: str | None = None
+    transaction_id: str | None = None
+    reason: str = ""
+    captured: int = 0
+    charges: int = 0
+    refunds: dict[str, Refund] = {}
+
+    def terms(self) -> dict[str, object]:
+        return self.model_dump(include=TERMS)
+
+    def with_terms(self, message: Value | object) -> "Payment":
+        return self.model_copy(update={name: getattr(message, name) for name in TERMS})
+
+    @property
+    def refunded(self) -> int:
+        return sum(r.amount for r in self.refunds.values() if r.status == "refunded")
+
+    @property
+    def refundable(self) -> int:
+        """Captured minus what is refunded or being refunded: never refund more."""
+        held = sum(r.amount for r in self.refunds.values() if r.status != "failed")
+        return self.captured - held

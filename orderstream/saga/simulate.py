@@ -1,0 +1,114 @@
+"""An in-memory run of the whole system: every decider, both saga modes, fake ports.
+
+It does what the runtime does, minus Kafka: a command goes to the decider of its context by
+its key; each emitted event is folded into the state, routed to its reply consumers, and
+handed to `react` and to the saga. Tests drive it; a demo could too. Redeliveries are
+simulated by `redeliver(message) -> bool` (deterministic: the caller decides).
+"""
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orderstream.contracts.envelope import Message, derive, derived_id
+from orderstream.contracts.payment import (GatewayChargeRequested, GatewayRefundRequested,
+                                           RecordGatewayRefundResult, RecordGatewayResult)
+from orderstream.contracts.shipment import LabelRequested, RecordCarrierResult
+from orderstream.domain import Decider
+from orderstream.saga.choreography import choreograph
+from orderstream.saga.deadlines import overdue
+from orderstream.saga.orchestration import orchestrate
+from orderstream.saga.routing import decider_for, reactions, routes
+
+Port = Callable[[Message], list[Message]]
+
+
+@dataclass
+class Ports:
+    """Fake gateway and carrier: they answer at once, approving unless told otherwise."""
+    gateway_approves: bool = True
+    carrier_accepts: bool = True
+
+    def __call__(self, event: Message) -> list[Message]:
+        match event:
+            case GatewayChargeRequested():
+                return [derive(event, RecordGatewayResult, payment_id=event.payment_id,
+                               approved=self.gateway_approves,
+                               transaction_id=derived_id("txn", event.idempotency_key),
+                               reason=None if self.gateway_approves else "card declined")]
+            case GatewayRefundRequested():
+                return [derive(event, RecordGatewayRefundResult, payment_id=event.payment_id,
+                               refund_id=event.refund_id, approved=True)]
+            case LabelRequested():
+                return [derive(event, RecordCarrierResult, shipment_id=event.shipment_id,
+                               accepted=self.carrier_accepts,
+                               tracking_number=f"TRK-{event.shipment_id[:8]}",
+                               carrier="sim", reason=None if self.carrier_accepts
+                               else "address not served")]
+            case _:
+                return []
+
+
+@dataclass
+class Simulation:
+    mode: str = "orchestration"
+    ports: Port = field(default_factory=Ports)
+    redeliver: Callable[[Message], bool] = lambda message: False
+    states: dict[tuple[str, str], Any] = field(default_factory=dict)
+    events: list[Message] = field(default_factory=list)
+    queue: deque[tuple[Message, Decider | None, str]] = field(default_factory=deque)
+    hold: Callable[[Message], bool] = lambda message: False
+    held: list[Message] = field(default_factory=list)
+
+    def send(self, *messages: Message) -> "Simulation":
+        self.queue.extend((message, None, message.key) for message in messages)
+        return self
+
+    def run(self, limit: int = 20_000) -> "Simulation":
+        for _ in range(limit):
+            if not self.queue:
+                return self
+            message, decider, key = self.queue.popleft()
+            if decider is None and self.hold(message):
+                self.held.append(message)  # a command stuck in flight, released later
+                continue
+            self._handle(decider or decider_for(message)[1], key, message)
+            if self.redeliver(message):
+                self._handle(decider or decider_for(message)[1], key, message)
+        raise RuntimeError("simulation did not settle")
+
+    def release_held(self) -> "Simulation":
+        held, self.held = self.held, []
+        self.hold = lambda message: False
+        return self.send(*held).run()
+
+    def state(self, decider: Decider | str, key: str) -> Any:
+        name = decider if isinstance(decider, str) else decider.name
+        return self.states.get((name, key))
+
+    def expire(self, order_id: str, now: datetime) -> "Simulation":
+        """The runtime's deadline scan, for one order."""
+        state = self.state("orders", order_id)
+        command = overdue(state, now, derived_id("deadline", order_id, str(state.step),
+                                                 str(state.attempt)))
+        return self.send(command).run() if command else self
+
+    def _handle(self, decider: Decider, key: str, message: Message) -> None:
+        state = self.states.get((decider.name, key)) or decider.initial(key)
+        emitted = decider.decide(message, state)
+        state = decider.fold(state, emitted)
+        self.states[(decider.name, key)] = state
+        for event in emitted:
+            self._publish(event)
+
+    def _publish(self, event: Message) -> None:
+        self.events.append(event)
+        self.queue.extend((event, decider, key) for _, decider, key in routes(event))
+        commands = reactions(event) + self.ports(event)
+        if self.mode == "orchestration" and event.context == "order":
+            commands += orchestrate(self.states[("orders", event.key)], event)
+        elif self.mode == "choreography":
+            commands += choreograph(event)
+        self.send(*commands)
