@@ -58,6 +58,7 @@ class Simulation:
     redeliver: Callable[[Message], bool] = lambda message: False
     states: dict[tuple[str, str], Any] = field(default_factory=dict)
     events: list[Message] = field(default_factory=list)
+    journal: list[tuple[str, str, Message]] = field(default_factory=list)  # (decider, key, event)
     queue: deque[tuple[Message, Decider | None, str]] = field(default_factory=deque)
     hold: Callable[[Message], bool] = lambda message: False
     held: list[Message] = field(default_factory=list)
@@ -100,6 +101,7 @@ class Simulation:
         emitted = decider.decide(message, state)
         state = decider.fold(state, emitted)
         self.states[(decider.name, key)] = state
+        self.journal.extend((decider.name, key, event) for event in emitted)
         for event in emitted:
             self._publish(event)
 

@@ -1,0 +1,172 @@
+import pytest
+
+from orderstream.contracts.account import AccountOpened, CreditAccount, FreezeAccount, OpenAccount
+from orderstream.contracts.catalog import RegisterProduct, ReserveItems
+from orderstream.contracts.ids import payment_id_for, shipment_id_for
+from orderstream.contracts.order import *  # noqa: F403
+from orderstream.contracts.payment import ProcessPayment
+from orderstream.contracts.shipment import UpdateShipmentStatus
+from orderstream.order.decider import orders
+from orderstream.saga.choreography import choreograph
+from orderstream.saga.orchestration import orchestrate
+from orderstream.saga.simulate import Ports, Simulation
+
+from builders import ADDRESS, T0, fold, later, line, msg, run, types
+
+MODES = ["orchestration", "choreography"]
+
+
+def world(mode, stock=5, funds=10_000, **kw):
+    sim = Simulation(mode=mode, **kw)
+    return sim.send(
+        msg(RegisterProduct, product_id="p1", sku="S1", name="W", price=500, currency="EUR",
+            on_hand=stock),
+        msg(OpenAccount, account_id="a1", customer_id="c1", currency="EUR"),
+        msg(CreditAccount, account_id="a1", amount=funds, currency="EUR", reason="top-up",
+            credit_id="t1")).run()
+
+
+def place(sim, order_id="o1", qty=2, **kw):
+    return sim.send(msg(CreateOrder, order_id=order_id, customer_id="c1", account_id="a1",
+                        items=(line("p1", qty),), currency="EUR", shipping_address=ADDRESS,
+                        policy=SagaPolicy(mode=sim.mode), **kw)).run()
+
+
+def outcome(sim, order_id="o1"):
+    o = sim.state("orders", order_id)
+    p = sim.state("products", "p1")
+    a = sim.state("accounts", "a1")
+    return o.status, o.undo, (p.on_hand, p.reserved, p.shipped), a.balance
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_happy_path_to_delivery_and_return(mode):
+    sim = place(world(mode))
+    assert outcome(sim) == ("Preparing", (), (3, 2, 0), 9000)
+    track = lambda s: msg(UpdateShipmentStatus, shipment_id=shipment_id_for("o1"), status=s)
+    sim.send(track("dispatched")).run()
+    assert outcome(sim) == ("Shipped", (), (3, 0, 2), 9000)
+    sim.send(track("delivered")).run()
+    assert outcome(sim)[0] == "Delivered"
+    sim.send(msg(RequestReturn, order_id="o1", reason="broken")).run()
+    assert outcome(sim) == ("Returned", (), (3, 0, 2), 10_000)
+    assert sim.state("customers", "c1").orders["o1"].status == "Returned"
+
+
+SCENARIOS = {
+    "out of stock": dict(stock=1),
+    "insufficient funds": dict(funds=100),
+    "card declined": dict(ports=Ports(gateway_approves=False)),
+    "carrier refuses": dict(ports=Ports(carrier_accepts=False)),
+}
+EXPECTED = {
+    "out of stock": ("OutOfStock", (), (1, 0, 0), 10_000),
+    "insufficient funds": ("Cancelled", (), (5, 0, 0), 100),
+    "card declined": ("Cancelled", (), (5, 0, 0), 10_000),
+    "carrier refuses": ("Cancelled", (), (5, 0, 0), 10_000),
+}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_both_modes_reach_the_same_outcome(name):
+    card = dict(payment_method="card", card_token="tok") if "card" in name else {}
+    results = [outcome(place(world(mode, **SCENARIOS[name]), **card)) for mode in MODES]
+    assert results[0] == results[1] == EXPECTED[name]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_frozen_account_cancels_and_releases(mode):
+    sim = world(mode)
+    sim.send(msg(FreezeAccount, account_id="a1", reason="fraud")).run()
+    status, undo, stock, balance = outcome(place(sim))
+    assert (status, undo, stock, balance) == ("Cancelled", (), (5, 0, 0), 10_000)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cancel_racing_a_payment_in_flight_refunds_it(mode):
+    sim = world(mode, hold=lambda m: isinstance(m, (ProcessPayment,)) or
+                m.type == "ChargePayment")
+    place(sim)
+    sim.send(msg(CancelOrder, order_id="o1", reason="changed my mind")).run()
+    sim.release_held()
+    assert outcome(sim) == ("Cancelled", (), (5, 0, 0), 10_000)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cancel_racing_a_reservation_in_flight_releases_it(mode):
+    sim = world(mode, hold=lambda m: isinstance(m, ReserveItems))
+    place(sim)
+    sim.send(msg(CancelOrder, order_id="o1", reason="changed my mind")).run()
+    sim.release_held()
+    assert outcome(sim) == ("Cancelled", (), (5, 0, 0), 10_000)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_timeouts_retry_then_give_up_and_compensate(mode):
+    sim = world(mode, hold=lambda m: m.type in ("ProcessPayment", "ChargePayment"))
+    place(sim)
+    o = sim.state("orders", "o1")
+    assert o.step == "payment" and o.attempt == 1
+    sim.expire("o1", o.deadline)
+    assert sim.state("orders", "o1").attempt == 2
+    for _ in range(3):
+        sim.expire("o1", sim.state("orders", "o1").deadline)
+    sim.release_held()
+    o = sim.state("orders", "o1")
+    assert o.status == "Cancelled" and "payment step timed out after 4 attempts" in o.reason
+    assert outcome(sim)[1:] == ((), (5, 0, 0), 10_000)
+
+
+def test_stale_deadline_is_ignored():
+    state = fold(orders, "o1", [])
+    assert orders.decide(msg(StepDeadlinePassed, order_id="o1", step="payment", attempt=1,
+                             now=T0), state) == []
+
+
+def test_order_rejections():
+    created = msg(OrderCreated, order_id="o1", customer_id="c1", account_id="a1",
+                  items=(line(),), total_amount=500, currency="EUR", shipping_address=ADDRESS,
+                  payment_method="account", policy=SagaPolicy(), step="availability",
+                  deadline=later(10))
+    for cmd, given in [(msg(CancelOrder, order_id="o1", reason="x"), []),
+                       (msg(RequestReturn, order_id="o1", reason="x"), [created]),
+                       (msg(UpdateOrderStatus, order_id="o1", status="Delivered", reason="x"),
+                        [created]),
+                       (msg(CreateOrder, order_id="o1", customer_id="c2", account_id="a1",
+                            items=(line(),), currency="EUR", shipping_address=ADDRESS),
+                        [created]),
+                       (msg(CreateOrder, order_id="o2", customer_id="c2", account_id="a1",
+                            items=(line(unit_price=0),), currency="EUR",
+                            shipping_address=ADDRESS), [])]:
+        out = run(orders, cmd.key, given, cmd)
+        assert types(out) == ["OrderTransitionRejected"] and out[0].reason
+
+
+def test_terminal_order_cannot_be_cancelled():
+    sim = place(world("orchestration", stock=0))
+    state = sim.state("orders", "o1")
+    out = orders.decide(msg(CancelOrder, order_id="o1", reason="x"), state)
+    assert out[0].from_status == "OutOfStock" and out[0].attempted == "Cancelled"
+
+
+def test_manual_status_update_commits_stock():
+    sim = place(world("orchestration"))
+    sim.send(msg(UpdateOrderStatus, order_id="o1", status="Shipped", reason="hand-delivered"))
+    sim.run()
+    assert outcome(sim) == ("Shipped", (), (3, 0, 2), 9000)
+
+
+def test_saga_functions_event_in_commands_out():
+    created = msg(OrderCreated, order_id="o1", customer_id="c1", account_id="a1",
+                  items=(line(),), total_amount=500, currency="EUR", shipping_address=ADDRESS,
+                  payment_method="account", policy=SagaPolicy(), step="availability",
+                  deadline=later(10))
+    state = fold(orders, "o1", [created])
+    assert types(orchestrate(state, created)) == ["CheckAvailability"]
+    assert types(choreograph(created)) == ["PreparePayment", "PrepareShipment", "ReserveItems"]
+    cancel = msg(OrderCancelled, order_id="o1", customer_id="c1", reason="x",
+                 undo=("release_reservation", "void_payment", "cancel_shipment"),
+                 deadline=later(5))
+    assert types(choreograph(cancel)) == types(orchestrate(state, cancel)) == [
+        "ReleaseReservation", "CancelPayment", "CancelShipment"]
+    assert choreograph(cancel)[1].payment_id == payment_id_for("o1")
