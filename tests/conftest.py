@@ -33,9 +33,9 @@ def kafka_bootstrap(tmp_path_factory) -> str:
     from orderstream.local.kafka import Broker
 
     home = ROOT / "var" / "test-kafka"
-    shutil.rmtree(home, ignore_errors=True)
     broker = Broker(home, TEST_KAFKA_PORT)
-    broker.stop()
+    broker.stop()  # one left over from an interrupted session
+    shutil.rmtree(home, ignore_errors=True)
     broker.start()
     yield broker.bootstrap
     broker.stop()

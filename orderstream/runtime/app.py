@@ -66,6 +66,7 @@ async def require_topics(settings: Settings, context: str) -> None:
 
 def make_app(context: str, settings: Settings) -> ContextApp:
     port = settings.port_for(context)
+    settings.datadir.mkdir(parents=True, exist_ok=True)
     advertised = settings.web_advertised_host or settings.web_host
     app = ContextApp(
         topics.app_id(settings, context),
