@@ -1,4 +1,4 @@
-"""AccountService: one AccountActor per account id, on Faust."""
+"""AccountService: its aggregates as actors on Faust (see orderstream/account/decider.py)."""
 
 from orderstream.account import decider
 from orderstream.runtime.actor import ActorSystem

@@ -9,7 +9,7 @@ in between means redelivery, and the deciders answer a redelivery with the origi
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from faust.types import EventT, StreamT
@@ -23,13 +23,14 @@ from orderstream.runtime.app import ContextApp, make_app
 from orderstream.runtime.codec import encode, headers
 from orderstream.runtime.deadletter import park
 from orderstream.runtime.retry import RetryPolicy
-from orderstream.settings import Settings, load
+from orderstream.saga.choreography import choreograph
+from orderstream.saga.orchestration import orchestrate
+from orderstream.saga.routing import reactions, routes
+from orderstream.settings import SagaMode, Settings, load
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("orderstream")
 
-React = Callable[[Message, Any], list[Message]]
-Accept = Callable[[Message], list[tuple[str, Message]]]
 PERMANENT = (ValidationError, ValueError, TypeError, KeyError, LookupError, AssertionError,
              UnicodeDecodeError, NotImplementedError)
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -39,21 +40,15 @@ class UnknownMessage(ValueError):
     pass
 
 
-def no_reactions(event: Message, state: Any) -> list[Message]:
-    return []
-
-
 class ActorSystem:
     """One bounded context on Faust: its topics, tables and agents."""
 
-    def __init__(self, context: str, deciders: Sequence[Decider], react: React = no_reactions,
-                 inbound: dict[str, Accept] | None = None, settings: Settings | None = None):
+    def __init__(self, context: str, deciders: Sequence[Decider], settings: Settings | None = None):
         self.context = context
         self.settings = settings or load()
         self.app: ContextApp = make_app(context, self.settings)
         self.deciders = {d.name: d for d in deciders}
         self.route = {cls: d for d in deciders for cls in d.commands}
-        self.react = react
         self._topics: dict[str, Any] = {}
         self.retry = RetryPolicy(max_attempts=5, base_seconds=0.2, cap_seconds=5.0)
         self.commands = self.topic(f"{context}.commands")
@@ -63,8 +58,6 @@ class ActorSystem:
                                               key_type=bytes, value_type=bytes)  # bytes: raw codec
                        for d in deciders}
         self.app.agent(self.commands, name=f"{context}-actor", concurrency=1)(self._actor)
-        for source, accept in (inbound or {}).items():
-            self._subscribe(source, accept)
 
     def topic(self, name: str):
         if name not in self._topics:
@@ -79,8 +72,9 @@ class ActorSystem:
         raw = self.tables[table].get(key)
         return self.deciders[table].state.model_validate_json(raw) if raw else None
 
-    async def send(self, message: Message, key: str | None = None) -> None:
-        topic = self.topic(f"{message.context}.commands")
+    async def send(self, message: Message, key: str | None = None, context: str | None = None) -> None:
+        """To the command topic of `context` (default: the message's own), keyed by aggregate id."""
+        topic = self.topic(f"{context or message.context}.commands")
         await topic.send(key=(key or message.key).encode(), value=encode(message), headers=headers(message))
 
     async def handle(self, key: str, message: Message) -> list[Message]:
@@ -96,9 +90,37 @@ class ActorSystem:
         for event in events:
             await self.events.send(key=key.encode(), value=encode(event), headers=headers(event))
         for event in events:
-            for command in self.react(event, state):
-                await self.send(command)
+            await self.publish(event, state)
         return events
+
+    async def publish(self, event: Message, state: BaseModel) -> None:
+        """Deliver an event to the aggregates that consume it as a reply, then send the commands
+        it causes: the context's own reactions and the saga's next steps (see saga/routing.py)."""
+        for context, _, key in routes(event):
+            await self.send(event, key, context)
+        commands = reactions(event)
+        if self.settings.saga_mode == SagaMode.orchestration and event.context == "order":
+            commands += orchestrate(state, event)
+        elif self.settings.saga_mode == SagaMode.choreography:
+            commands += choreograph(event)
+        for command in commands:
+            await self.send(command)
+
+    def port(self, kinds: tuple[type[Message], ...], call: Callable[[Any], Awaitable[list[Message]]],
+             concurrency: int = 8) -> None:
+        """An agent that answers this context's own events of `kinds` by calling the outside
+        world (gateway, carrier) and feeding the result back as commands."""
+        async def answer(stream: StreamT) -> None:
+            async for event in stream.events():
+                await self._guarded(event, lambda e: self._answer(e, kinds, call))
+
+        self.app.agent(self.events, name=f"{self.context}-port", concurrency=concurrency)(answer)
+
+    async def _answer(self, event: EventT, kinds, call) -> None:
+        message = decode(event.value)
+        if isinstance(message, kinds):
+            for command in await call(message):
+                await self.send(command)
 
     async def _actor(self, stream: StreamT) -> None:
         async for event in stream.events():
@@ -111,18 +133,6 @@ class ActorSystem:
         with tracer.start_as_current_span(f"{self.context} {message.type}",
                                           context=propagate.extract(_carrier(event))):
             await self.handle(event.key.decode(), message)
-
-    def _subscribe(self, source: str, accept: Accept) -> None:
-        async def forward(stream: StreamT) -> None:
-            async for event in stream.events():
-                await self._guarded(event, lambda e: self._forward(e, accept))
-
-        self.app.agent(self.topic(f"{source}.events"), name=f"{self.context}-from-{source}",
-                       concurrency=1)(forward)
-
-    async def _forward(self, event: EventT, accept: Accept) -> None:
-        for key, message in accept(decode(event.value)):
-            await self.send(message, key)
 
     async def _guarded(self, event: EventT, step: Callable[[EventT], Any]) -> None:
         """Run one step; park what can never succeed; retry what may; never kill the agent."""

@@ -1,0 +1,37 @@
+"""OrderService: OrderActors on Faust; in orchestration mode they drive the saga. A timer scans
+the orders this worker owns for saga steps past their deadline (the seed's Timeout Handling)."""
+
+import logging
+from datetime import UTC, datetime
+
+from orderstream.contracts.envelope import derived_id
+from orderstream.order import decider
+from orderstream.order.state import Order
+from orderstream.runtime.actor import ActorSystem
+from orderstream.saga.deadlines import overdue
+
+log = logging.getLogger(__name__)
+
+system = ActorSystem("order", decider.DECIDERS)
+app = system.app
+orders = system.tables["orders"]
+sent: set[str] = set()  # deadline messages already sent by this process
+
+
+@app.timer(interval=1.0)
+async def expire_overdue_steps() -> None:
+    now = datetime.now(UTC)
+    for key, raw in list(orders.items()):
+        if b'"deadline":null' in raw:
+            continue
+        state = Order.model_validate_json(raw)
+        message_id = derived_id("deadline", state.order_id, str(state.step), str(state.attempt))
+        command = overdue(state, now, message_id)
+        if command is not None and message_id not in sent:
+            sent.add(message_id)
+            log.warning("order %s: step %s attempt %d passed its deadline; asking the order to "
+                        "retry or compensate", state.order_id, state.step, state.attempt)
+            await system.send(command)
+
+
+from orderstream.order import views  # noqa: E402,F401
