@@ -1,6 +1,37 @@
-"""Shipment HTTP API."""
+"""Shipment HTTP API: a shipment with its tracking, and the carrier's status webhook."""
 
-from orderstream.shipment.app import system
+from pydantic import BaseModel, ConfigDict, Field
+
+from orderstream.contracts.shipment import TrackingStatus, UpdateShipmentStatus
 from orderstream.runtime.web import Api
+from orderstream.shipment.app import system
 
 api = Api(system, "orderstream shipment API")
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatusRequest(Body):
+    status: TrackingStatus = Field(description='"delivered" records the delivery')
+    location: str = Field(default="", max_length=200)
+
+
+def location(shipment_id: str) -> str:
+    return f"/shipments/{shipment_id}"
+
+
+@api.get("/shipments/{shipment_id}", "A shipment: status, carrier, tracking number, location",
+         table="shipments", key="shipment_id")
+async def get_shipment(request, shipment_id: str):
+    return 200, api.state("shipments", shipment_id, "shipment")
+
+
+@api.post("/shipments/{shipment_id}/status", "Carrier webhook: a tracking update",
+          body=StatusRequest)
+async def update_status(request, shipment_id: str):
+    body = await api.body(request, StatusRequest)
+    command = api.command(UpdateShipmentStatus, request, shipment_id=shipment_id,
+                          status=body.status, location=body.location)
+    return await api.accept(command, location(shipment_id))
