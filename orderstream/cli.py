@@ -61,6 +61,22 @@ def down(args: argparse.Namespace) -> int:
     return stack.down()
 
 
+def bench(args: argparse.Namespace) -> int:
+    import json
+
+    from orderstream.local import bench as load
+
+    token = load_token()
+    result = asyncio.run(load.bench(args.orders, args.concurrency, args.host, token))
+    print(json.dumps(result) if args.json else load.report(result))
+    return 0
+
+
+def load_token() -> str | None:
+    token = load().api_token
+    return token.get_secret_value() if token else None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="orderstream", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -80,12 +96,21 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulator", help="the payment gateway / carrier simulator")
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(func=simulator)
+    b = sub.add_parser("bench", help="place N orders against a running system; report throughput, latency")
+    b.add_argument("--orders", type=int, default=200)
+    b.add_argument("--concurrency", type=int, default=20)
+    b.add_argument("--host", default="127.0.0.1")
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.set_defaults(func=bench)
     sub.add_parser("up", help="run everything locally in the background").set_defaults(func=up)
     sub.add_parser("down", help="stop everything `up` started").set_defaults(func=down)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["simulator"]:  # its options are the simulator's own
+        return simulator(argparse.Namespace(rest=argv[1:]))
     args = parser().parse_args(argv)
     return args.func(args)
 

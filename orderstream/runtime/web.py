@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from faust.exceptions import SameNode
+from yarl import URL
 from faust.web import Request, Response, View
 from pydantic import BaseModel, ValidationError
 
@@ -21,7 +21,12 @@ from orderstream.contracts.envelope import derived_id
 
 log = logging.getLogger(__name__)
 
+ROUTED = "X-Orderstream-Routed"  # a request routed once is answered where it lands
 Handler = Callable[..., Awaitable[tuple[int, Any]]]
+
+
+class Html(str):
+    """A handler's body that is a page, not JSON."""
 
 
 class ApiError(Exception):
@@ -85,11 +90,13 @@ class Api:
             if route is None or "handler" not in route:
                 raise ApiError(405, f"{request.method} is not allowed on {request.path}")
             self._authorize(request, route.get("mutating", False))
-            if route.get("table") and request.method == "GET":
+            if route.get("table") and ROUTED not in request.headers:
                 routed = await self._route(view, request, route["table"], params[route["key"]])
                 if routed is not None:
                     return routed
             status, body, *headers = await route["handler"](request, **params)
+            if isinstance(body, Html):
+                return view.html(body, status=status)
             return view.json(body, status=status, headers=headers[0] if headers else None)
         except ApiError as error:
             return view.json(error.body(), status=error.status)
@@ -101,12 +108,23 @@ class Api:
             return view.json(ApiError(503, "the service could not answer; retry later").body(), status=503)
 
     async def _route(self, view: View, request: Request, table: str, key: str) -> Response | None:
+        """Answer from the replica that owns `key` (None: this one does), body and all."""
         try:
-            return await self.app.router.route_req(self.app.tables[table].name, key, view.web, request)
-        except SameNode:
+            owner = self.app.router.key_store(self.app.tables[table].name, key)
+        except Exception as error:  # no assignment yet (rebalancing): say so, don't guess
+            raise ApiError(503, f"the owner of {key!r} is not known now ({type(error).__name__}); retry")
+        if (owner.host, owner.port) == (URL(self.app.conf.canonical_url).host, URL(self.app.conf.canonical_url).port):
             return None
-        except Exception as error:  # owner unknown during a rebalance: say so, don't guess
-            raise ApiError(503, f"the owner of {key!r} is not reachable now ({type(error).__name__}); retry")
+        body = await request.read() if request.can_read_body else None
+        url = request.url.with_host(owner.host).with_port(owner.port)
+        try:
+            headers = {**request.headers, ROUTED: "1"}
+            async with self.app.http_client.request(request.method, url, headers=headers,
+                                                    data=body) as response:
+                return view.text(await response.text(), content_type=response.content_type,
+                                 status=response.status)
+        except OSError as error:
+            raise ApiError(503, f"the owner of {key!r} did not answer ({error}); retry") from None
 
     def _authorize(self, request: Request, mutating: bool) -> None:
         token = self.settings.api_token
