@@ -78,7 +78,7 @@ class Api:
 
         def make(method: str):
             async def call(view: View, request: Request, **params: str) -> Response:
-                return await api._dispatch(view, request, methods[method], params)
+                return await api._dispatch(view, request, methods.get(method), params)
             return call
 
         attrs = {m: make(m) for m in ("get", "post")}
