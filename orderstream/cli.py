@@ -22,6 +22,12 @@ def kafka(args: argparse.Namespace) -> int:
 def topics(args: argparse.Namespace) -> int:
     from orderstream.runtime import topics as spec
 
+    if args.action == "schemas":
+        from orderstream.runtime import schemas
+
+        changes = schemas.write()
+        print("\n".join(changes) if changes else "topic schemas: up to date")
+        return 0
     settings = load()
     if args.action == "list":
         for t in spec.topics_for(settings):
@@ -87,8 +93,9 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the tool")
     k.add_argument("--port", type=int, default=None, help="broker port (default 9092 or ORDERSTREAM_KAFKA_PORT)")
     k.set_defaults(func=kafka)
-    t = sub.add_parser("topics", help="create/update (apply), check or list the topics in topics/")
-    t.add_argument("action", choices=["apply", "check", "list"])
+    t = sub.add_parser("topics", help="create/update (apply), check or list the topics in topics/; "
+                                      "write their JSON Schemas to topics/schemas (schemas)")
+    t.add_argument("action", choices=["apply", "check", "list", "schemas"])
     t.set_defaults(func=topics)
     w = sub.add_parser("worker", help="run one bounded context's worker")
     w.add_argument("context", choices=CONTEXTS)
