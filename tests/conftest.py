@@ -32,7 +32,7 @@ def kafka_bootstrap(tmp_path_factory) -> str:
         return
     from orderstream.local.kafka import Broker
 
-    home = ROOT / "var" / "test-kafka"
+    home = ROOT / "var" / f"test-kafka-{TEST_KAFKA_PORT}"
     broker = Broker(home, TEST_KAFKA_PORT)
     broker.stop()  # one left over from an interrupted session
     shutil.rmtree(home, ignore_errors=True)

@@ -17,8 +17,8 @@ settings = system.settings
 TERMINAL = {"Delivered", "Cancelled", "OutOfStock", "PaymentFailed", "ShipmentFailed", "Returned"}
 WAIT_PARAMS = [
     {"name": "wait_for", "in": "query", "required": False,
-     "schema": {"type": "string", "description": "a status, 'settled' (no step or compensation "
-                "in flight) or 'terminal'"}},
+     "schema": {"type": "string", "description": "a status, 'settled' (no timed step or "
+                "compensation in flight) or 'terminal'"}},
     {"name": "timeout", "in": "query", "required": False,
      "schema": {"type": "number", "minimum": 0, "maximum": 60}}]
 
@@ -50,12 +50,18 @@ def policy() -> SagaPolicy:
 
 def view(state) -> dict:
     body = state.model_dump(mode="json", exclude={"card_token", "policy"})
-    return body | {"settled": state.step is None and not state.undo,
+    return body | {"settled": is_settled(state),
                    "saga_mode": state.policy.mode}
 
 
+def is_settled(state) -> bool:
+    """Nothing in flight: no timed step awaited (dispatch waits on the carrier) and no
+    compensation outstanding."""
+    return state.deadline is None and not state.undo
+
+
 def settled(state, wanted: str) -> bool:
-    done = state.step is None and not state.undo
+    done = is_settled(state)
     if wanted == "settled":
         return done
     if wanted == "terminal":

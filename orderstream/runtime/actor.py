@@ -9,6 +9,7 @@ in between means redelivery, and the deciders answer a redelivery with the origi
 
 import logging
 import time
+from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -103,8 +104,9 @@ class ActorSystem:
             commands += orchestrate(state, event)
         elif self.settings.saga_mode == SagaMode.choreography:
             commands += choreograph(event)
+        now = datetime.now(UTC)  # the agent is an edge: a step starts when it is sent
         for command in commands:
-            await self.send(command)
+            await self.send(command.model_copy(update={"occurred_at": now}))
 
     def port(self, kinds: tuple[type[Message], ...], call: Callable[[Any], Awaitable[list[Message]]],
              concurrency: int = 8) -> None:
