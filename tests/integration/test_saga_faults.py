@@ -1,0 +1,109 @@
+"""The saga under failure: workers killed mid-run, poison on every command topic, a step that
+times out, and topic segments replayed into running workers. Nothing lost, nothing twice."""
+
+import json
+import signal
+
+import pytest
+
+from tests.integration.http import eventually, get
+from tests.integration.kafka_io import produce, read_all
+from tests.integration.system import CONTEXTS, start_simulator, start_system, stop
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def simulator(tmp_path):
+    proc, url = start_simulator(tmp_path)
+    yield url
+    stop(proc)
+
+
+def test_killed_workers_lose_no_order_and_charge_nothing_twice(workers, env, simulator):
+    shop = start_system(workers, ORDERSTREAM_GATEWAY_URL=simulator, ORDERSTREAM_CARRIER_URL=simulator)
+    shop.product("mug", 30, price=300)
+    shop.account("buyer", 4000)  # enough for 13 mugs: some orders must fail for funds
+    eventually(lambda: get(f"{shop.url('account')}/accounts/buyer"), lambda r: r[1].get("balance") == 4000)
+    eventually(lambda: get(f"{shop.url('catalog')}/products/mug"), lambda r: r[0] == 200)
+
+    settings = env.settings()
+    for context in CONTEXTS:  # poison on every command topic
+        produce(env.bootstrap, settings.topic(f"{context}.commands"), b"poison", b"\xff not a message")
+
+    orders = [shop.place("buyer", [("mug", 1, 300)]) for _ in range(10)]
+    for context in ("payment", "catalog"):
+        shop.workers[context].kill(signal.SIGKILL)
+    orders += [shop.place("buyer", [("mug", 1, 300)]) for _ in range(10)]
+    for context in ("payment", "catalog"):
+        shop.workers[context].start()
+
+    final = [shop.settled(order_id, timeout=150) for order_id in orders]
+    confirmed = sum(1 for order in final if order["status"] == "Preparing")
+    assert confirmed == 13 and all(o["status"] in ("Preparing", "Cancelled") for o in final)
+    assert shop.balance("buyer") == 4000 - 13 * 300
+    mug = shop.state("catalog", "/products/mug")
+    assert (mug["reserved"], mug["on_hand"]) == (13, 30 - 13)
+    debits = [t for t in shop.state("account", "/accounts/buyer")["transactions"] if t["kind"] == "debit"]
+    assert len(debits) == 13 and len({t["reference"] for t in debits}) == 13
+
+    for context in CONTEXTS:
+        parked = read_all(env.bootstrap, settings.topic(f"{context}.deadletter"), until=lambda rs: rs)
+        # at least once: a worker killed before committing parks it again on restart
+        assert {r.value for r in parked} == {b"\xff not a message"}, context
+
+
+def test_a_step_that_never_answers_times_out_and_is_compensated(workers):
+    shop = start_system(workers, contexts=("catalog", "account", "order", "customer"),
+                        ORDERSTREAM_STEP_TIMEOUT_SECONDS="2", ORDERSTREAM_STEP_MAX_RETRIES="1",
+                        ORDERSTREAM_RETRY_BACKOFF_SECONDS="0.2")
+    shop.product("lamp", 3)
+    shop.account("waiter", 10_000)
+    eventually(lambda: get(f"{shop.url('account')}/accounts/waiter"), lambda r: r[1].get("balance") == 10_000)
+    order_id = shop.place("waiter", [("lamp", 2, 1000)])  # no payment worker runs: nobody answers
+
+    order = eventually(lambda: get(f"{shop.url('order')}/orders/{order_id}")[1],
+                       lambda o: o.get("status") == "Cancelled", timeout=90)
+    assert "payment" in order["reason"] and "timed out after 2 attempts" in order["reason"]
+    lamp = eventually(lambda: shop.state("catalog", "/products/lamp"), lambda p: p["reserved"] == 0)
+    assert lamp["on_hand"] == 3
+    assert order["undo"] == ["void_payment"]  # the payment may still come: voiding it is retried
+
+    shop.workers["payment"] = workers("payment")  # the payment service comes back
+    order = shop.settled(order_id, timeout=90)
+    assert order["status"] == "Cancelled" and order["undo"] == []
+    assert "void_payment" in order["compensated"]
+    payment = shop.state("payment", f"/payments/{order['payment_id'] or ''}") if order["payment_id"] else None
+    assert payment is None or payment["status"] == "voided"
+    assert eventually(lambda: shop.balance("waiter"), lambda b: b == 10_000) == 10_000
+
+
+def test_replayed_topic_segments_cause_no_second_effect(workers, env, simulator):
+    shop = start_system(workers, ORDERSTREAM_GATEWAY_URL=simulator, ORDERSTREAM_CARRIER_URL=simulator)
+    shop.product("book", 10, price=1500)
+    shop.account("reader", 10_000)
+    eventually(lambda: get(f"{shop.url('account')}/accounts/reader"), lambda r: r[1].get("balance") == 10_000)
+    orders = [shop.place("reader", [("book", 1, 1500)], payment_method=m, **extra)
+              for m, extra in (("account", {}), ("card", {"card_token": "tok"}), ("account", {}))]
+    before = [shop.settled(o) for o in orders]
+    assert [o["status"] for o in before] == ["Preparing"] * 3
+    charged = get(f"{simulator}/v1/stats")[1]["charged_by_payment"]
+
+    settings = env.settings()
+    for context in CONTEXTS:  # every command and reply again, in order, as after a group reset
+        topic = settings.topic(f"{context}.commands")
+        for record in read_all(env.bootstrap, topic):
+            produce(env.bootstrap, topic, record.key, record.value, list(record.headers))
+    marker = shop.place("reader", [("book", 1, 1500)])  # processed after the replayed segments
+    assert shop.settled(marker)["status"] == "Preparing"
+
+    assert [get(f"{shop.url('order')}/orders/{o}")[1]["status"] for o in orders] == ["Preparing"] * 3
+    assert shop.balance("reader") == 10_000 - 3 * 1500
+    book = shop.state("catalog", "/products/book")
+    assert (book["reserved"], book["on_hand"]) == (4, 6)
+    stats = get(f"{simulator}/v1/stats")[1]
+    assert stats["charged_by_payment"] == charged
+    events = read_all(env.bootstrap, settings.topic("payment.events"))
+    succeeded = [json.loads(r.value)["payment_id"] for r in events
+                 if json.loads(r.value)["type"] == "PaymentSucceeded"]
+    assert len(set(succeeded)) == 4
