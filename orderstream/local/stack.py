@@ -5,11 +5,13 @@ var/log (one log per process), var/data (RocksDB per context).
 """
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -108,8 +110,44 @@ def up(settings: Settings) -> int:
     if late:
         print(f"not healthy after 180s: {', '.join(late)}; see var/log/<name>.log", file=sys.stderr)
         return 1
+    print(demo(settings))
     print(summary())
     return 0
+
+
+DEMO_PRODUCTS = [("sku-pen", "Fountain pen", 2500, 50), ("sku-ink", "Ink, blue", 900, 200),
+                 ("sku-pad", "Notebook A5", 1200, 100), ("sku-lamp", "Desk lamp", 4900, 5)]
+DEMO_CUSTOMERS = [("ada", "Ada Lovelace", 100_000), ("alan", "Alan Turing", 2_000)]
+DEMO_ADDRESS = {"recipient": "Ada Lovelace", "line1": "12 St James's Square", "city": "London",
+                "postal_code": "SW1Y 4JH", "country": "GB"}
+
+
+def demo(settings: Settings) -> str:
+    """A small demo catalog, customers and their accounts (idempotent: same ids every time)."""
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    calls = [("catalog", "/products", {"product_id": pid, "sku": pid, "name": name, "price": price,
+                                       "currency": "EUR", "on_hand": stock}, f"demo-{pid}")
+             for pid, name, price, stock in DEMO_PRODUCTS]
+    for cid, name, balance in DEMO_CUSTOMERS:
+        calls += [("customer", "/customers", {"customer_id": cid, "name": name,
+                                              "email": f"{cid}@example.com"}, f"demo-c-{cid}"),
+                  ("customer", f"/customers/{cid}/addresses",
+                   {"label": "home", "address": DEMO_ADDRESS | {"recipient": name}}, f"demo-addr-{cid}"),
+                  ("account", "/accounts", {"account_id": cid, "customer_id": cid, "currency": "EUR"},
+                   f"demo-a-{cid}"),
+                  ("account", f"/accounts/{cid}/credit", {"amount": balance, "currency": "EUR",
+                                                          "reason": "demo top-up"}, f"demo-credit-{cid}")]
+    for context, path, body, key in calls:
+        request = urllib.request.Request(f"http://127.0.0.1:{DEFAULT_PORTS[context]}{path}", method="POST",
+                                         data=json.dumps(body).encode(),
+                                         headers=headers | {"Idempotency-Key": key})
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(f"demo data: POST {context} {path} -> {error.code} {error.read()!r}") from None
+    return (f"demo data: products {', '.join(p[0] for p in DEMO_PRODUCTS)}; "
+            f"customers/accounts {', '.join(c[0] for c in DEMO_CUSTOMERS)}")
 
 
 def down() -> int:
