@@ -85,6 +85,8 @@ def make_app(context: str, settings: Settings) -> ContextApp:
         topic_allow_declare=True,
         topic_disable_leader=False,
         broker_commit_interval=timedelta(seconds=1),
+        broker_session_timeout=20.0,  # a dead replica's partitions move in ~20s, not Faust's 60s
+        broker_heartbeat_interval=3.0,
         consumer_auto_offset_reset="earliest",
         web_in_thread=False,
         autodiscover=False,
