@@ -3,7 +3,7 @@
 from pydantic import BaseModel, ConfigDict, Field
 
 from orderstream.contracts.shipment import TrackingStatus, UpdateShipmentStatus
-from orderstream.runtime.web import Api
+from orderstream.runtime.web import Api, href
 from orderstream.shipment.app import system
 
 api = Api(system, "orderstream shipment API")
@@ -19,7 +19,7 @@ class StatusRequest(Body):
 
 
 def location(shipment_id: str) -> str:
-    return f"/shipments/{shipment_id}"
+    return href("shipments", shipment_id)
 
 
 @api.get("/shipments/{shipment_id}", "A shipment: status, carrier, tracking number, location",
@@ -29,9 +29,11 @@ async def get_shipment(request, shipment_id: str):
 
 
 @api.post("/shipments/{shipment_id}/status", "Carrier webhook: a tracking update",
-          body=StatusRequest)
+          body=StatusRequest, table="shipments", key="shipment_id")
 async def update_status(request, shipment_id: str):
     body = await api.body(request, StatusRequest)
-    command = api.command(UpdateShipmentStatus, request, shipment_id=shipment_id,
+    shipment = system.state_of("shipments", shipment_id)  # answered by the owner: its state is here
+    order_id = getattr(shipment, "order_id", "") or None  # the update joins the order's trail
+    command = api.command(UpdateShipmentStatus, request, correlation_id=order_id, shipment_id=shipment_id,
                           status=body.status, location=body.location)
     return await api.accept(command, location(shipment_id))

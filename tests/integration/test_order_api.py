@@ -1,0 +1,110 @@
+"""The order API as a shop front uses it: idempotent placement, long-poll, cancel, return,
+the audit trail and its page, and bad input answered with the field and the rule."""
+
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from tests.integration.http import eventually, get, post
+from tests.integration.system import ADDRESS, start_simulator, start_system, stop
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def shop(workers, tmp_path):
+    proc, url = start_simulator(tmp_path)
+    system = start_system(workers, ORDERSTREAM_GATEWAY_URL=url, ORDERSTREAM_CARRIER_URL=url,
+                          ORDERSTREAM_API_TOKEN="s3cret")
+    yield system
+    stop(proc)
+
+
+AUTH = {"Authorization": "Bearer s3cret"}
+
+
+def order_body(**overrides) -> dict:
+    return {"customer_id": "zoe", "account_id": "zoe", "currency": "EUR", "shipping_address": ADDRESS,
+            "items": [{"product_id": "cup", "quantity": 1, "unit_price": 700}]} | overrides
+
+
+def test_the_order_api_end_to_end(shop):
+    orders = shop.url("order")
+    for path, body in (("/products", {"product_id": "cup", "sku": "CUP", "name": "Cup", "price": 700,
+                                      "currency": "EUR", "on_hand": 10}),):
+        assert post(shop.url("catalog") + path, body, headers=AUTH)[0] == 202
+    assert post(shop.url("account") + "/accounts", {"account_id": "zoe", "customer_id": "zoe",
+                                                    "currency": "EUR"}, headers=AUTH)[0] == 202
+    assert post(shop.url("account") + "/accounts/zoe/credit", {"amount": 5000, "currency": "EUR"},
+                headers=AUTH)[0] == 202
+    eventually(lambda: get(shop.url("account") + "/accounts/zoe"), lambda r: r[1].get("balance") == 5000)
+    eventually(lambda: get(shop.url("catalog") + "/products/cup"), lambda r: r[0] == 200)
+
+    # no token, no order; a retried POST with the same Idempotency-Key is the same order, placed once
+    assert post(f"{orders}/orders", order_body())[0] == 401
+    key = {"Idempotency-Key": "zoe-checkout-1"} | AUTH
+    first = post(f"{orders}/orders", order_body(), headers=key)
+    again = post(f"{orders}/orders", order_body(), headers=key)
+    assert first[0] == again[0] == 202 and first[1]["order_id"] == again[1]["order_id"]
+    order_id = first[1]["order_id"]
+
+    # a long-poll returns the moment the order settles, with the final state
+    answer = {}
+    poller = threading.Thread(target=lambda: answer.update(
+        result=get(f"{orders}/orders/{order_id}?wait_for=settled&timeout=60"), at=time.monotonic()))
+    poller.start()
+    poller.join(timeout=90)
+    status, order = answer["result"]
+    assert status == 200 and order["settled"] and order["status"] == "Preparing"
+    assert order["total_amount"] == 700 and order["tracking_number"] and "waited" not in order
+    assert shop.balance("zoe") == 4300  # charged once for the two identical POSTs
+    history = eventually(lambda: get(shop.url("customer") + "/customers/zoe/orders")[1],
+                         lambda h: h.get("orders"))
+    assert [o["order_id"] for o in history["orders"]] == [order_id]
+
+    # illegal actions in the current state: 409 naming the rule
+    status, body = post(f"{orders}/orders/{order_id}/return", {"reason": "too small"}, headers=AUTH)
+    assert status == 409 and body["error"]["rule"] == "returnable"
+
+    # deliver, then return it: refunded, and Returned
+    shipment = f"{shop.url('shipment')}/shipments/{order['shipment_id']}/status"
+    for step in ("dispatched", "delivered"):
+        assert post(shipment, {"status": step, "location": "Paris"}, headers=AUTH)[0] == 202
+    eventually(lambda: get(f"{orders}/orders/{order_id}")[1], lambda o: o["status"] == "Delivered")
+    assert post(f"{orders}/orders/{order_id}/cancel", {"reason": "late"}, headers=AUTH)[0] == 409
+    assert post(f"{orders}/orders/{order_id}/return", {"reason": "too small"}, headers=AUTH)[0] == 202
+    returned = eventually(lambda: get(f"{orders}/orders/{order_id}?wait_for=Returned&timeout=10")[1],
+                          lambda o: o["status"] == "Returned")
+    assert returned["refund_id"]
+    assert eventually(lambda: shop.balance("zoe"), lambda b: b == 5000) == 5000
+
+    # the audit trail and its page
+    events = get(f"{orders}/orders/{order_id}/events")[1]["events"]
+    assert {"OrderCreated", "ItemsReserved", "AccountDebited", "PaymentSucceeded", "ShipmentCreated",
+            "ShipmentDelivered", "OrderReturned"} <= {e["type"] for e in events}
+    assert [e["occurred_at"] for e in events] == sorted(e["occurred_at"] for e in events)
+    with urllib.request.urlopen(f"{orders}/orders/{order_id}/view", timeout=30) as page:
+        html = page.read().decode()
+    assert page.headers.get_content_type() == "text/html"
+    assert order_id in html and "PaymentSucceeded" in html and "ShipmentDelivered" in html
+
+    # bad input: the field and the rule, never a 5xx
+    cases = [
+        (b"{not json", 400, "body"),
+        (order_body(items=[]), 422, "items"),
+        (order_body(items=[{"product_id": "cup", "quantity": 0, "unit_price": 700}]), 422, "items.0.quantity"),
+        (order_body(items=[{"product_id": "cup", "quantity": 1, "unit_price": 7.5}]), 422, "items.0.unit_price"),
+        (order_body(currency="euro"), 422, "currency"),
+        (order_body(payment_method="card"), 422, "body"),
+        (order_body(shipping_address=ADDRESS | {"country": "France"}), 422, "shipping_address.country"),
+        (order_body(extra="x"), 422, "extra"),
+        (b"{" + b'"a":"' + b"x" * 70_000 + b'"}', 413, "body"),
+    ]
+    for body, status, field in cases:
+        got = post(f"{orders}/orders", body, headers=AUTH)
+        assert got[0] == status and got[1]["error"]["field"] == field, (body[:80], got)
+    assert get(f"{orders}/orders/nope")[0] == 404
+    assert post(f"{orders}/orders/nope/cancel", {"reason": "x"}, headers=AUTH)[0] == 404
+    assert get(f"{orders}/orders/{order_id}?wait_for=settled&timeout=soon")[0] == 422
