@@ -5,12 +5,11 @@ answered with PaymentAlreadyProcessed; a repeated reply with the original outcom
 voided while its charge was in flight refunds that charge if it lands later.
 """
 
-from typing import Literal, assert_never
+from typing import assert_never
 
 from orderstream.contracts.account import (AccountCredited, AccountDebited, CreditAccount,
                                            CreditRefused, DebitAccount, DebitRefused,
                                            InsufficientFunds)
-from orderstream.contracts.common import Value
 from orderstream.contracts.envelope import Message, derive
 from orderstream.contracts.ids import compensation_refund_id
 from orderstream.contracts.payment import (

@@ -8,18 +8,15 @@ import urllib.request
 import pytest
 
 from tests.integration.http import eventually, get, post
-from tests.integration.system import ADDRESS, start_simulator, start_system, stop
+from tests.integration.system import ADDRESS, start_system
 
 pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture
-def shop(workers, tmp_path):
-    proc, url = start_simulator(tmp_path)
-    system = start_system(workers, ORDERSTREAM_GATEWAY_URL=url, ORDERSTREAM_CARRIER_URL=url,
-                          ORDERSTREAM_API_TOKEN="s3cret")
-    yield system
-    stop(proc)
+def shop(workers, simulator):
+    return start_system(workers, ORDERSTREAM_GATEWAY_URL=simulator, ORDERSTREAM_CARRIER_URL=simulator,
+                        ORDERSTREAM_API_TOKEN="s3cret")
 
 
 AUTH = {"Authorization": "Bearer s3cret"}

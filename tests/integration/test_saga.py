@@ -7,16 +7,9 @@ state (its tables, over its HTTP API) and from the simulator's ledger, not from 
 import pytest
 
 from tests.integration.http import eventually, get, post
-from tests.integration.system import DECLINED_AMOUNT, NOWHERE, start_simulator, start_system, stop
+from tests.integration.system import DECLINED_AMOUNT, NOWHERE, start_system
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def simulator(tmp_path):
-    proc, url = start_simulator(tmp_path)
-    yield url
-    stop(proc)
 
 
 @pytest.mark.parametrize("mode", ["orchestration", "choreography"])

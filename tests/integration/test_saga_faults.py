@@ -8,16 +8,9 @@ import pytest
 
 from tests.integration.http import eventually, get
 from tests.integration.kafka_io import produce, read_all
-from tests.integration.system import CONTEXTS, start_simulator, start_system, stop
+from tests.integration.system import CONTEXTS, start_system
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def simulator(tmp_path):
-    proc, url = start_simulator(tmp_path)
-    yield url
-    stop(proc)
 
 
 def test_killed_workers_lose_no_order_and_charge_nothing_twice(workers, env, simulator):

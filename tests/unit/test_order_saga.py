@@ -1,6 +1,6 @@
 import pytest
 
-from orderstream.contracts.account import AccountOpened, CreditAccount, FreezeAccount, OpenAccount
+from orderstream.contracts.account import CreditAccount, FreezeAccount, OpenAccount
 from orderstream.contracts.catalog import RegisterProduct, ReserveItems
 from orderstream.contracts.ids import payment_id_for, shipment_id_for
 from orderstream.contracts.order import *  # noqa: F403
