@@ -5,7 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orderstream.account.app import system
 from orderstream.contracts.account import CreditAccount, FreezeAccount, OpenAccount
 from orderstream.contracts.common import Currency, Id, PositiveAmount, Reason
-from orderstream.runtime.web import Api, not_found
+from orderstream.runtime.web import Api, href, not_found
 
 api = Api(system, "orderstream account API")
 
@@ -31,7 +31,7 @@ class FreezeRequest(Body):
 
 
 def location(account_id: str) -> str:
-    return f"/accounts/{account_id}"
+    return href("accounts", account_id)
 
 
 @api.post("/accounts", "Open an account", body=OpenRequest)

@@ -6,7 +6,7 @@ from orderstream.catalog.app import system
 from orderstream.contracts.catalog import RegisterProduct, UpdateStock
 from orderstream.contracts.common import Amount, Count, Currency, Id, Quantity, Text
 from orderstream.contracts.ids import reservation_id_for
-from orderstream.runtime.web import Api, invalid, not_found
+from orderstream.runtime.web import Api, href, invalid, not_found
 
 api = Api(system, "orderstream catalog API")
 
@@ -37,7 +37,7 @@ QUANTITY = {"name": "quantity", "in": "query", "required": True,
 
 
 def location(product_id: str) -> str:
-    return f"/products/{product_id}"
+    return href("products", product_id)
 
 
 def product(product_id: str) -> dict:

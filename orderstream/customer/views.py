@@ -7,7 +7,7 @@ from orderstream.contracts.customer import (_EMAIL, _LABEL, Email, Label, Reacti
                                             RegisterCustomer, SuspendCustomer,
                                             UpdateShippingAddress)
 from orderstream.customer.app import system
-from orderstream.runtime.web import Api, not_found
+from orderstream.runtime.web import Api, href, not_found
 
 api = Api(system, "orderstream customer API")
 
@@ -32,7 +32,7 @@ class SuspendRequest(Body):
 
 
 def location(customer_id: str) -> str:
-    return f"/customers/{customer_id}"
+    return href("customers", customer_id)
 
 
 @api.post("/customers", "Register a customer", body=RegisterRequest)

@@ -10,7 +10,7 @@ from orderstream.contracts.order import CancelOrder, CreateOrder, RequestReturn,
 from orderstream.contracts.payment import PaymentMethod
 from orderstream.order import audit, page
 from orderstream.order.app import system
-from orderstream.runtime.web import Api, ApiError, Html, not_found
+from orderstream.runtime.web import Api, ApiError, Html, href, not_found
 
 api = Api(system, "orderstream order API")
 settings = system.settings
@@ -83,7 +83,7 @@ async def place(request):
     order_id = api.edge_id(request, "order")
     command = api.command(CreateOrder, request, correlation_id=order_id, message_id=order_id,
                           order_id=order_id, policy=policy(), **body.model_dump())
-    status, answer, headers = await api.accept(command, f"/orders/{order_id}")
+    status, answer, headers = await api.accept(command, href("orders", order_id))
     return status, answer | {"order_id": order_id}, headers
 
 
@@ -115,7 +115,7 @@ async def events(request, order_id: str):
 
 
 @api.get("/orders/{order_id}/view", "A page showing the order's timeline across contexts",
-         returns="text/html")
+         returns="an HTML page", media="text/html")
 async def timeline(request, order_id: str):
     return 200, Html(page.render(order_id, await audit.trail(settings, order_id)))
 
@@ -129,7 +129,7 @@ async def cancel(request, order_id: str):
         raise ApiError(409, f"order {order_id} is {state.status}; it can no longer be cancelled",
                        "status", "cancellable")
     return await api.accept(api.command(CancelOrder, request, correlation_id=order_id,
-                                        order_id=order_id, reason=body.reason), f"/orders/{order_id}")
+                                        order_id=order_id, reason=body.reason), href("orders", order_id))
 
 
 @api.post("/orders/{order_id}/return", "Request the return of a delivered order",
@@ -141,4 +141,4 @@ async def request_return(request, order_id: str):
         raise ApiError(409, f"order {order_id} is {state.status}; only a Delivered order can be returned",
                        "status", "returnable")
     return await api.accept(api.command(RequestReturn, request, correlation_id=order_id,
-                                        order_id=order_id, reason=body.reason), f"/orders/{order_id}")
+                                        order_id=order_id, reason=body.reason), href("orders", order_id))

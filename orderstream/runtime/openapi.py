@@ -11,8 +11,28 @@ ERRORS = {"400": "malformed JSON", "401": "missing or wrong bearer token", "404"
           "405": "method not allowed", "409": "not allowed in the current state",
           "413": "body too large", "422": "a field breaks a rule", "503": "not ready; retry"}
 
+ACCEPTED = {"type": "object", "required": ["accepted", "message_id", "location"],
+            "properties": {"accepted": {"type": "string"}, "message_id": {"type": "string"},
+                           "location": {"type": "string"}}}
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "description": "a retry with the same key makes the very same command",
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
+LOCATION = {"Location": {"description": "where to follow the command's aggregate",
+                         "schema": {"type": "string"}}}
 
-def _operation(path: str, method: str, route: dict, schemas: dict) -> dict[str, Any]:
+
+def _answer(status: str, route: dict) -> dict[str, Any]:
+    """The success response: JSON unless the route says otherwise (a page is text/html)."""
+    media = route.get("media", "application/json")
+    if media != "application/json":
+        schema: dict[str, Any] = {"type": "string"}
+    else:
+        schema = ACCEPTED if status == "202" else {"type": "object"}
+    answer = {"description": route.get("returns", "OK"), "content": {media: {"schema": schema}}}
+    return answer | ({"headers": LOCATION} if status == "202" else {})
+
+
+def _operation(path: str, method: str, route: dict, schemas: dict, secured: bool) -> dict[str, Any]:
     status = str(route.get("status", 200 if method == "get" else 202))
     op: dict[str, Any] = {
         "summary": route["summary"],
@@ -20,12 +40,13 @@ def _operation(path: str, method: str, route: dict, schemas: dict) -> dict[str, 
         "parameters": [{"name": name, "in": "path", "required": True,
                         "schema": {"type": "string", "minLength": 1, "maxLength": 100}}
                        for name in re.findall(r"{(\w+)}", path)],
-        "responses": {status: {"description": route.get("returns", "OK"),
-                               "content": {"application/json": {"schema": {"type": "object"}}}}}
+        "responses": {status: _answer(status, route)}
         | {code: {"description": text, "content": {"application/json": {"schema": ERROR}}}
-           for code, text in ERRORS.items()},
+           for code, text in ERRORS.items() if secured or code != "401"},
     }
     op["parameters"] += route.get("query", [])
+    if route.get("mutating"):
+        op["parameters"].append(IDEMPOTENCY_KEY)
     if route.get("body") is not None:
         model = route["body"]
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -33,14 +54,20 @@ def _operation(path: str, method: str, route: dict, schemas: dict) -> dict[str, 
         schemas[model.__name__] = schema
         op["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}
-    if route.get("mutating"):
+    if secured:
         op["security"] = [{"bearer": []}]
     return op
 
 
 def document(api) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    paths = {path: {method: _operation(path, method, route, schemas) for method, route in methods.items()}
+    token, reads = api.settings.api_token is not None, api.settings.auth_reads
+
+    def secured(route: dict) -> bool:  # as Api._authorize decides: only with a token configured
+        return token and (route.get("mutating", False) or reads)
+
+    paths = {path: {method: _operation(path, method, route, schemas, secured(route))
+                    for method, route in methods.items()}
              for path, methods in api.routes.items()}
     return {
         "openapi": "3.1.0",

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from yarl import URL
 from faust.web import Request, Response, View
@@ -44,6 +45,20 @@ def invalid(error: ValidationError) -> ApiError:
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "body"
     return ApiError(422, f"{field}: {first['msg']}", field, first["type"])
+
+
+def _number(literal: str) -> int | float:
+    """A JSON number with a fraction or exponent: an integer if its value is one (2.0, 1e3), as in
+    JSON Schema, where 2.0 is an integer; strict models would refuse the float. Beyond 2**53 a
+    float is not exact, but every integer field here is bounded far below that."""
+    value = float(literal)
+    return int(value) if value.is_integer() else value
+
+
+def href(*segments: str) -> str:
+    """The path of a resource, each segment percent-encoded: an id may hold any character, and a
+    Location header must hold none that is not allowed in a URI (aiohttp refuses to send them)."""
+    return "/" + "/".join(quote(segment, safe="", errors="surrogatepass") for segment in segments)
 
 
 def not_found(what: str, key: str) -> ApiError:
@@ -132,7 +147,8 @@ class Api:
             return
         given = request.headers.get("Authorization", "")
         expected = f"Bearer {token.get_secret_value()}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        # aiohttp decodes header bytes that are not UTF-8 to surrogates; this gives them back
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode()):
             raise ApiError(401, "a valid 'Authorization: Bearer <token>' header is required",
                            "Authorization", "bearer_token")
 
@@ -144,9 +160,14 @@ class Api:
         if len(raw) > limit:
             raise ApiError(413, f"body larger than {limit} bytes", "body", "max_bytes")
         try:
-            data = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError) as error:
+            data = json.loads(raw or b"null", parse_float=_number)
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:  # RecursionError: [[[[…
             raise ApiError(400, f"body is not valid JSON: {error}", "body", "json") from None
+        try:  # an escaped lone surrogate ("\\ud800") parses, yet is no text: nothing can encode it
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ApiError(400, "body is not valid JSON: a string holds a lone surrogate",
+                           "body", "json") from None
         if not isinstance(data, dict):
             raise ApiError(422, "body must be a JSON object", "body", "object")
         try:
@@ -162,6 +183,10 @@ class Api:
             return str(uuid.uuid4())
         if not 1 <= len(key) <= 200:
             raise ApiError(422, "Idempotency-Key must be 1 to 200 characters", "Idempotency-Key", "length")
+        try:
+            key.encode()
+        except UnicodeEncodeError:  # bytes that are not UTF-8, decoded by aiohttp to surrogates
+            raise ApiError(422, "Idempotency-Key must be UTF-8 text", "Idempotency-Key", "utf8") from None
         return derived_id("http", self.system.context, purpose, key)
 
     def command(self, cls, request: Request, correlation_id: str | None = None,
