@@ -1,17 +1,13 @@
 """Account HTTP API: open, credit, freeze; balance with transaction history."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from orderstream.account.app import system
 from orderstream.contracts.account import CreditAccount, FreezeAccount, OpenAccount
 from orderstream.contracts.common import Currency, Id, PositiveAmount, Reason
-from orderstream.runtime.web import Api, href, not_found
+from orderstream.runtime.web import Api, Body, href, not_found
 
 api = Api(system, "orderstream account API")
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class OpenRequest(Body):

@@ -1,18 +1,14 @@
 """Catalog HTTP API: register products, set stock, check availability; products and reservations."""
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from orderstream.catalog.app import system
 from orderstream.contracts.catalog import RegisterProduct, UpdateStock
 from orderstream.contracts.common import Amount, Count, Currency, Id, Quantity, Text
 from orderstream.contracts.ids import reservation_id_for
-from orderstream.runtime.web import Api, href, invalid, not_found
+from orderstream.runtime.web import Api, Body, href, invalid, not_found
 
 api = Api(system, "orderstream catalog API")
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RegisterRequest(Body):

@@ -1,19 +1,13 @@
 """Customer HTTP API: register, shipping addresses, suspend and reactivate; profile, order history."""
 
-from pydantic import BaseModel, ConfigDict
-
 from orderstream.contracts.common import Address, Id, Reason, Text
 from orderstream.contracts.customer import (_EMAIL, _LABEL, Email, Label, ReactivateCustomer,
                                             RegisterCustomer, SuspendCustomer,
                                             UpdateShippingAddress)
 from orderstream.customer.app import system
-from orderstream.runtime.web import Api, href, not_found
+from orderstream.runtime.web import Api, Body, href, not_found
 
 api = Api(system, "orderstream customer API")
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RegisterRequest(Body):

@@ -3,14 +3,14 @@
 import asyncio
 import time
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from orderstream.contracts.common import Address, Currency, Id, Lines, Reason
 from orderstream.contracts.order import CancelOrder, CreateOrder, RequestReturn, SagaPolicy
 from orderstream.contracts.payment import PaymentMethod
 from orderstream.order import audit, page
 from orderstream.order.app import system
-from orderstream.runtime.web import Api, ApiError, Html, href, not_found
+from orderstream.runtime.web import Api, ApiError, Body, Html, href, not_found
 
 api = Api(system, "orderstream order API")
 settings = system.settings
@@ -21,10 +21,6 @@ WAIT_PARAMS = [
                 "compensation in flight) or 'terminal'"}},
     {"name": "timeout", "in": "query", "required": False,
      "schema": {"type": "number", "minimum": 0, "maximum": 60}}]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class PlaceOrder(Body):

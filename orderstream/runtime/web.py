@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from yarl import URL
 from faust.web import Request, Response, View
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orderstream.contracts.envelope import derived_id
 
@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 
 ROUTED = "X-Orderstream-Routed"  # a request routed once is answered where it lands
 Handler = Callable[..., Awaitable[tuple[int, Any]]]
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Html(str):

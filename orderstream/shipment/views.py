@@ -1,16 +1,12 @@
 """Shipment HTTP API: a shipment with its tracking, and the carrier's status webhook."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from orderstream.contracts.shipment import TrackingStatus, UpdateShipmentStatus
-from orderstream.runtime.web import Api, href
+from orderstream.runtime.web import Api, Body, href
 from orderstream.shipment.app import system
 
 api = Api(system, "orderstream shipment API")
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class StatusRequest(Body):
