@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     web_port: int | None = Field(None, ge=1, le=65535)
     web_advertised_host: str | None = None
     web_max_body_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024)
+    liveness_stall_seconds: float = Field(60.0, ge=5, le=3600)
 
     saga_mode: SagaMode = SagaMode.orchestration
     step_timeout_seconds: float = Field(10.0, gt=0, le=3600)

@@ -13,9 +13,6 @@ from orderstream.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STALL_SECONDS = 60.0
-
-
 class MissingTopics(SystemExit):
     pass
 
@@ -41,13 +38,15 @@ class ContextApp(faust.App):
         return True, "ready"
 
     def liveness(self) -> tuple[bool, str]:
-        """Stalled: messages wait on an assigned partition yet nothing was processed for a while."""
+        """Stalled: messages wait on a partition an agent reads, yet nothing was processed for
+        ORDERSTREAM_LIVENESS_STALL_SECONDS. Changelog and standby partitions do not count."""
         idle = time.monotonic() - self.last_progress
-        if idle < STALL_SECONDS or self.rebalancing:
+        if idle < self.settings.liveness_stall_seconds or self.rebalancing:
             return True, "live"
+        sources = {topic for agent in self.agents.values() for topic in agent.channel.topics}
+        committed = self.consumer._committed_offset  # what Faust last committed, per partition
         for tp in self.consumer.assignment():
-            position = self.consumer._active_partitions and self.consumer._committed_offset.get(tp)
-            if self.consumer.highwater(tp) > (position or 0) + 1:
+            if tp.topic in sources and (self.consumer.highwater(tp) or 0) > committed.get(tp, 0):
                 return False, f"consumer stalled on {tp.topic}[{tp.partition}] for {idle:.0f}s"
         return True, "live"
 

@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -89,3 +90,12 @@ def test_a_bad_setting_stops_start_up_naming_it(env):
     assert result.returncode != 0
     assert "ORDERSTREAM_TOPIC_PARTITIONS" in result.stderr
     assert "ORDERSTREAM_SAGA_MODE" in result.stderr and "orchestration" in result.stderr
+
+
+def test_an_idle_worker_with_table_data_stays_live(workers):
+    worker = workers("account", ORDERSTREAM_LIVENESS_STALL_SECONDS="5")
+    open_and_credit(worker.url, "acc-3", [10])
+    eventually(lambda: balance(worker.url, "acc-3"), lambda r: r[1].get("balance") == 10)
+    time.sleep(7)  # idle past the stall window; the changelog holds data nobody needs to read
+    assert get(f"{worker.url}/live") == (200, {"status": "live", "context": "account"})
+    assert get(f"{worker.url}/health") == (200, {"status": "ready", "context": "account"})
