@@ -6,6 +6,8 @@ import importlib
 import subprocess
 import sys
 
+from aiokafka.errors import KafkaConnectionError
+
 from orderstream.settings import CONTEXTS, load
 
 
@@ -13,10 +15,19 @@ def kafka(args: argparse.Namespace) -> int:
     from orderstream.local import stack
 
     broker = stack.broker() if args.port is None else stack.Broker(stack.VAR / "kafka", args.port)
-    if args.action == "tool":
-        return subprocess.call(broker.tool(args.tool, *args.rest))
     print(getattr(broker, args.action)())
     return 0
+
+
+def kafka_tool(argv: list[str]) -> int:
+    """`orderstream kafka tool NAME ARGS...`: a Kafka console tool; ARGS are the tool's own."""
+    from orderstream.local import stack
+    from orderstream.local.kafka import TOOLS
+
+    if not argv or argv[0] not in TOOLS:
+        print(f"usage: orderstream kafka tool {{{','.join(TOOLS)}}} [tool arguments]", file=sys.stderr)
+        return 2
+    return subprocess.call(stack.broker().tool(argv[0], *argv[1:]))
 
 
 def topics(args: argparse.Namespace) -> int:
@@ -87,10 +98,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="orderstream", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     k = sub.add_parser("kafka", help="a local single-node Kafka (KRaft) on 127.0.0.1")
-    k.add_argument("action", choices=["start", "stop", "status", "tool"])
-    k.add_argument("tool", nargs="?", help="with `tool`: console-consumer, console-producer, topics, "
-                                           "consumer-groups, get-offsets")
-    k.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the tool")
+    k.add_argument("action", choices=["start", "stop", "status"],
+                   help="(also: `orderstream kafka tool console-consumer|console-producer|topics|"
+                        "consumer-groups|get-offsets ARGS...`)")
     k.add_argument("--port", type=int, default=None, help="broker port (default 9092 or ORDERSTREAM_KAFKA_PORT)")
     k.set_defaults(func=kafka)
     t = sub.add_parser("topics", help="create/update (apply), check or list the topics in topics/; "
@@ -118,8 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["simulator"]:  # its options are the simulator's own
         return simulator(argparse.Namespace(rest=argv[1:]))
+    if argv[:2] == ["kafka", "tool"]:
+        return kafka_tool(argv[2:])
     args = parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KafkaConnectionError as error:
+        print(f"orderstream: cannot reach Kafka at {load().kafka_bootstrap_servers} ({error}); "
+              "is it running? (orderstream kafka start)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
