@@ -31,7 +31,7 @@ async def expire_overdue_steps() -> None:
             sent.add(message_id)
             log.warning("order %s: step %s attempt %d passed its deadline; asking the order to "
                         "retry or compensate", state.order_id, state.step, state.attempt)
-            await system.send(command)
+            await system.send_now(command)
 
 
 from orderstream.order import views  # noqa: E402,F401

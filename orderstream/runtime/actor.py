@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from faust.types import EventT, StreamT
 from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
@@ -23,6 +24,7 @@ from orderstream.domain import Decider
 from orderstream.runtime.app import ContextApp, make_app
 from orderstream.runtime.codec import encode, headers
 from orderstream.runtime.deadletter import park
+from orderstream.runtime.kafka import client_kwargs
 from orderstream.runtime.retry import RetryPolicy
 from orderstream.saga.choreography import choreograph
 from orderstream.saga.orchestration import orchestrate
@@ -51,6 +53,7 @@ class ActorSystem:
         self.deciders = {d.name: d for d in deciders}
         self.route = {cls: d for d in deciders for cls in d.commands}
         self._topics: dict[str, Any] = {}
+        self._edge: AIOKafkaProducer | None = None
         self.retry = RetryPolicy(max_attempts=5, base_seconds=0.2, cap_seconds=5.0)
         self.commands = self.topic(f"{context}.commands")
         self.events = self.topic(f"{context}.events")
@@ -77,6 +80,17 @@ class ActorSystem:
         """To the command topic of `context` (default: the message's own), keyed by aggregate id."""
         topic = self.topic(f"{context or message.context}.commands")
         await topic.send(key=(key or message.key).encode(), value=encode(message), headers=headers(message))
+
+    async def send_now(self, message: Message) -> None:
+        """From outside an agent (an HTTP view, a timer): on a producer of its own, acknowledged
+        by the brokers before this returns — so a 202 means the command is in Kafka. (Faust's
+        producer would, with exactly_once, put it in a transaction nobody commits.)"""
+        if self._edge is None:
+            producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **client_kwargs(self.settings))
+            await producer.start()
+            self._edge = producer
+        await self._edge.send_and_wait(self.settings.topic(f"{message.context}.commands"), encode(message),
+                                       key=message.key.encode(), headers=headers(message))
 
     async def handle(self, key: str, message: Message) -> list[Message]:
         decider = self.route.get(type(message))

@@ -206,7 +206,7 @@ class Api:
 
     async def accept(self, command, location: str) -> tuple[int, dict, dict]:
         """Hand a command to its aggregate; 202 with where to follow it."""
-        await self.system.send(command)
+        await self.system.send_now(command)
         return 202, {"accepted": command.type, "message_id": command.message_id,
                      "location": location}, {"Location": location}
 

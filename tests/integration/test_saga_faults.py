@@ -13,8 +13,10 @@ from tests.integration.system import CONTEXTS, start_system
 pytestmark = pytest.mark.kafka
 
 
-def test_killed_workers_lose_no_order_and_charge_nothing_twice(workers, env, simulator):
-    shop = start_system(workers, ORDERSTREAM_GATEWAY_URL=simulator, ORDERSTREAM_CARRIER_URL=simulator)
+@pytest.mark.parametrize("mode", ["orchestration", "choreography"])
+def test_killed_workers_lose_no_order_and_charge_nothing_twice(workers, env, simulator, mode):
+    shop = start_system(workers, ORDERSTREAM_GATEWAY_URL=simulator, ORDERSTREAM_CARRIER_URL=simulator,
+                        ORDERSTREAM_SAGA_MODE=mode)
     shop.product("mug", 30, price=300)
     shop.account("buyer", 4000)  # enough for 13 mugs: some orders must fail for funds
     eventually(lambda: get(f"{shop.url('account')}/accounts/buyer"), lambda r: r[1].get("balance") == 4000)
@@ -46,8 +48,10 @@ def test_killed_workers_lose_no_order_and_charge_nothing_twice(workers, env, sim
         assert {r.value for r in parked} == {b"\xff not a message"}, context
 
 
-def test_a_step_that_never_answers_times_out_and_is_compensated(workers):
+@pytest.mark.parametrize("mode", ["orchestration", "choreography"])
+def test_a_step_that_never_answers_times_out_and_is_compensated(workers, mode):
     shop = start_system(workers, contexts=("catalog", "account", "order", "customer"),
+                        ORDERSTREAM_SAGA_MODE=mode,
                         ORDERSTREAM_STEP_TIMEOUT_SECONDS="2", ORDERSTREAM_STEP_MAX_RETRIES="1",
                         ORDERSTREAM_RETRY_BACKOFF_SECONDS="0.2")
     shop.product("lamp", 3)
@@ -62,7 +66,7 @@ def test_a_step_that_never_answers_times_out_and_is_compensated(workers):
     assert lamp["on_hand"] == 3
     assert order["undo"] == ["void_payment"]  # the payment may still come: voiding it is retried
 
-    shop.workers["payment"] = workers("payment")  # the payment service comes back
+    shop.workers["payment"] = workers("payment", ORDERSTREAM_SAGA_MODE=mode)  # the payment service returns
     order = shop.settled(order_id, timeout=90)
     assert order["status"] == "Cancelled" and order["undo"] == []
     assert "void_payment" in order["compensated"]

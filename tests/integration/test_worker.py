@@ -99,3 +99,15 @@ def test_an_idle_worker_with_table_data_stays_live(workers):
     time.sleep(7)  # idle past the stall window; the changelog holds data nobody needs to read
     assert get(f"{worker.url}/live") == (200, {"status": "live", "context": "account"})
     assert get(f"{worker.url}/health") == (200, {"status": "ready", "context": "account"})
+
+
+def test_exactly_once_processing_works_with_the_pinned_kafka(workers):
+    """processing_guarantee=exactly_once: Kafka transactions through aiokafka and Faust."""
+    worker = workers("account", ORDERSTREAM_PROCESSING_GUARANTEE="exactly_once")
+    open_and_credit(worker.url, "acc-4", [30, 12])
+    eventually(lambda: balance(worker.url, "acc-4"), lambda r: r[1].get("balance") == 42)
+    worker.kill(signal.SIGKILL)
+    worker.start()
+    post(f"{worker.url}/accounts/acc-4/credit", {"amount": 8, "currency": "EUR"})
+    final = eventually(lambda: balance(worker.url, "acc-4"), lambda r: r[1].get("balance") == 50)[1]
+    assert [t["amount"] for t in final["transactions"]] == [30, 12, 8]
