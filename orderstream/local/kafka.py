@@ -104,6 +104,14 @@ def java(libs: Path, main: str, *args: str, log4j: Path | None = None) -> list[s
     return ["java", "-Xms128m", "-Xmx768m", *opts, "-cp", f"{libs}/*", main, *args]
 
 
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a child nobody reaped still answers kill 0)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -136,11 +144,10 @@ class Broker:
         """The broker's pid, or None when its process is gone (or the pid now belongs to another)."""
         try:
             pid = int(self.pid_file.read_text())
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (FileNotFoundError, ValueError, IndexError):
+        except (FileNotFoundError, ValueError):
             return None
-        if state == "Z" or (cmdline and b"kafka.Kafka" not in cmdline):
+        if not alive(pid) or (cmdline and b"kafka.Kafka" not in cmdline):
             return None
         return pid
 

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from orderstream.local.kafka import Broker
+from orderstream.local.kafka import Broker, alive
 from orderstream.runtime import topics
 from orderstream.settings import CONTEXTS, DEFAULT_PORTS, SIMULATOR_PORT, Settings
 
@@ -35,10 +35,9 @@ def processes() -> dict[str, list[str]]:
 def pid_of(name: str) -> int | None:
     try:
         pid = int((VAR / "run" / f"{name}.pid").read_text())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+    except (FileNotFoundError, ValueError):
         return None
+    return pid if alive(pid) else None
 
 
 def spawn(name: str, argv: list[str]) -> str:
@@ -60,22 +59,11 @@ def stop_process(name: str, timeout: float = 30.0) -> str | None:
         return None
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and alive(pid):
         time.sleep(0.2)
-    if _alive(pid):
+    if alive(pid):
         os.killpg(pid, signal.SIGKILL)
     return f"{name}: stopped (pid {pid})"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie we are not the parent of still answers kill(0)
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def healthy(url: str) -> bool:

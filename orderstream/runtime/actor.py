@@ -153,24 +153,11 @@ class ActorSystem:
     async def _guarded(self, event: EventT, step: Callable[[EventT], Any]) -> None:
         """Run one step; park what can never succeed; retry what may; never kill the agent."""
         try:
-            await self._attempt(event, step)
+            await self.retry.run(lambda: step(event), retry_on=(Exception,), never=PERMANENT,
+                                 on_retry=lambda n, error, wait: self._log_retry(event, n, error, wait))
         except Exception as error:  # the agent must keep processing the rest
             await park(self.deadletter, event, error, self.context)
         self.app.last_progress = time.monotonic()
-
-    async def _attempt(self, event: EventT, step: Callable[[EventT], Any]) -> None:
-        """Transient errors are retried with backoff; a permanent one fails at once."""
-        for attempt in range(1, self.retry.max_attempts + 1):
-            try:
-                return await step(event)
-            except PERMANENT:
-                raise
-            except Exception as error:
-                if attempt == self.retry.max_attempts:
-                    raise
-                delay = self.retry.delay(attempt)
-                self._log_retry(event, attempt, error, delay)
-                await self.retry.sleep(delay)
 
     def _log_retry(self, event: EventT, attempt: int, error: BaseException, delay: float) -> None:
         m = event.message

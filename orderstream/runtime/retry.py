@@ -44,8 +44,12 @@ class RetryPolicy:
 
     async def run(self, fn: Callable[[], Awaitable[T]], *,
                   retry_on: tuple[type[BaseException], ...],
+                  never: tuple[type[BaseException], ...] = (),
                   on_retry: OnRetry | None = None) -> T:
         """Await `fn()` until it succeeds; retry only `retry_on` errors; re-raise the last one.
+
+        Errors in `never` (e.g. invalid input) are raised at once even if they are also
+        `retry_on` subclasses: retrying cannot fix them.
 
         `on_retry(attempt, error, delay)` is called before each wait, so callers can log the
         subject and the next action.
@@ -54,7 +58,7 @@ class RetryPolicy:
             try:
                 return await fn()
             except retry_on as error:
-                if attempt == self.max_attempts:
+                if isinstance(error, never) or attempt == self.max_attempts:
                     raise
                 delay = self.delay(attempt)
                 if on_retry is not None:

@@ -134,7 +134,8 @@ class Api:
             owner = self.app.router.key_store(self.app.tables[table].name, key)
         except Exception as error:  # no assignment yet (rebalancing): say so, don't guess
             raise ApiError(503, f"the owner of {key!r} is not known now ({type(error).__name__}); retry")
-        if (owner.host, owner.port) == (URL(self.app.conf.canonical_url).host, URL(self.app.conf.canonical_url).port):
+        here = URL(self.app.conf.canonical_url)
+        if (owner.host, owner.port) == (here.host, here.port):
             return None
         body = await request.read() if request.can_read_body else None
         url = request.url.with_host(owner.host).with_port(owner.port)

@@ -92,3 +92,14 @@ def test_policy_from_settings_counts_retries_after_the_first_attempt():
 def test_at_least_one_attempt_is_required():
     with pytest.raises(ValueError, match="max_attempts"):
         RetryPolicy(max_attempts=0)
+
+
+def test_errors_marked_never_are_raised_at_once_though_retry_on_covers_them():
+    delays: list[float] = []
+    fn, calls = failing(3, ValueError("bad input"))
+    with pytest.raises(ValueError, match="bad input"):
+        asyncio.run(policy(delays).run(fn, retry_on=(Exception,), never=(ValueError,)))
+    assert (len(calls), delays) == (1, [])
+    fn, calls = failing(2)
+    assert asyncio.run(policy(delays).run(fn, retry_on=(Exception,), never=(ValueError,))) == "done"
+    assert len(calls) == 3
