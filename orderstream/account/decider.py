@@ -44,6 +44,10 @@ class Account(Value):
     transactions: tuple[Transaction, ...] = ()
     refused_debits: dict[str, Refusal] = {}    # by payment id: a repeat is refused again
 
+    @property
+    def status(self) -> str:
+        return "frozen" if self.frozen else "open" if self.opened else "none"
+
     def find(self, kind: str, reference: str) -> Transaction | None:
         return next((t for t in self.transactions
                      if t.kind == kind and t.reference == reference), None)

@@ -62,6 +62,7 @@ class ActorSystem:
                                               key_type=bytes, value_type=bytes)  # bytes: raw codec
                        for d in deciders}
         self.app.agent(self.commands, name=f"{context}-actor", concurrency=1)(self._actor)
+        self.metrics = self.app.metrics
 
     def topic(self, name: str):
         if name not in self._topics:
@@ -96,12 +97,13 @@ class ActorSystem:
         decider = self.route.get(type(message))
         if decider is None:
             raise UnknownMessage(f"{self.context} does not handle {message.type}")
-        state = self.load(decider, key)
-        events = decider.decide(message, state)
+        before = self.load(decider, key)
+        events = decider.decide(message, before)
         if not events:
             return []
-        state = decider.fold(state, events)
+        state = decider.fold(before, events)
         self.tables[decider.name][key] = state.model_dump_json().encode()
+        self.metrics.moved(decider.name, before, state)
         for event in events:
             await self.events.send(key=key.encode(), value=encode(event), headers=headers(event))
         for event in events:
@@ -148,7 +150,9 @@ class ActorSystem:
         message = decode(event.value)
         with tracer.start_as_current_span(f"{self.context} {message.type}",
                                           context=propagate.extract(_carrier(event))):
-            await self.handle(event.key.decode(), message)
+            started = time.perf_counter()
+            events = await self.handle(event.key.decode(), message)
+            self.metrics.processed(message.type, time.perf_counter() - started, events)
 
     async def _guarded(self, event: EventT, step: Callable[[EventT], Any]) -> None:
         """Run one step; park what can never succeed; retry what may; never kill the agent."""
@@ -156,11 +160,13 @@ class ActorSystem:
             await self.retry.run(lambda: step(event), retry_on=(Exception,), never=PERMANENT,
                                  on_retry=lambda n, error, wait: self._log_retry(event, n, error, wait))
         except Exception as error:  # the agent must keep processing the rest
+            self.metrics.deadletters.labels(self.context, event.message.topic, type(error).__name__).inc()
             await park(self.deadletter, event, error, self.context)
         self.app.last_progress = time.monotonic()
 
     def _log_retry(self, event: EventT, attempt: int, error: BaseException, delay: float) -> None:
         m = event.message
+        self.metrics.retries.labels(self.context, m.topic).inc()
         log.warning("%s: transient %s on %s[%s]@%s (attempt %d); retrying in %.2fs", self.context,
                     type(error).__name__, m.topic, m.partition, m.offset, attempt, delay)
 

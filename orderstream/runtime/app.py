@@ -5,9 +5,11 @@ import time
 from datetime import timedelta
 
 import faust
+from faust.types import TP
 from faust.web import Request, Response, View
 
 from orderstream.runtime import topics
+from orderstream.runtime.metrics import Metrics
 from orderstream.runtime.kafka import broker_urls, faust_credentials
 from orderstream.settings import Settings
 
@@ -23,6 +25,7 @@ class ContextApp(faust.App):
     context: str
     settings: Settings
     last_progress: float = 0.0
+    metrics: Metrics
 
     async def on_first_start(self) -> None:
         await require_topics(self.settings, self.context)
@@ -43,12 +46,17 @@ class ContextApp(faust.App):
         idle = time.monotonic() - self.last_progress
         if idle < self.settings.liveness_stall_seconds or self.rebalancing:
             return True, "live"
-        sources = {topic for agent in self.agents.values() for topic in agent.channel.topics}
-        committed = self.consumer._committed_offset  # what Faust last committed, per partition
-        for tp in self.consumer.assignment():
-            if tp.topic in sources and (self.consumer.highwater(tp) or 0) > committed.get(tp, 0):
+        for tp, waiting in self.backlog().items():
+            if waiting:
                 return False, f"consumer stalled on {tp.topic}[{tp.partition}] for {idle:.0f}s"
         return True, "live"
+
+    def backlog(self) -> dict[TP, int]:
+        """Messages waiting on each assigned partition that an agent reads: the actors' queue depth."""
+        sources = {topic for agent in self.agents.values() for topic in agent.channel.topics}
+        committed = self.consumer._committed_offset  # what Faust last committed, per partition
+        return {tp: max(0, (self.consumer.highwater(tp) or 0) - (committed.get(tp) or 0))
+                for tp in self.consumer.assignment() if tp.topic in sources}
 
 
 async def require_topics(settings: Settings, context: str) -> None:
@@ -95,6 +103,8 @@ def make_app(context: str, settings: Settings) -> ContextApp:
     app.settings = settings
     app.last_progress = time.monotonic()
     add_health(app)
+    app.metrics = Metrics(app)
+    app.metrics.serve(app)
     return app
 
 

@@ -24,6 +24,10 @@ def worker(render, context: str) -> dict:
     return containers(render.named("StatefulSet", name(context)))[0]
 
 
+def pod_annotations(render, context: str) -> dict:
+    return render.named("StatefulSet", name(context))["spec"]["template"]["metadata"]["annotations"]
+
+
 @pytest.mark.parametrize("values", [(), ("-f", str(PRODUCTION))], ids=["default", "production"])
 def test_chart_lints_clean(values):
     helm("lint", str(CHART), "--strict", "--kube-version", KUBE_VERSIONS[0], *values)
@@ -62,7 +66,7 @@ def test_production_runs_three_replicas_of_order_and_payment_with_standbys(rende
         assert env["ORDERSTREAM_KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
 
 
-def test_probes_hit_the_workers_health_endpoints_on_its_web_port(render):
+def test_probes_and_the_metrics_scrape_hit_the_workers_endpoints_on_its_web_port(render):
     served = set(make_app("order", Settings()).web.views)
     for context in CONTEXTS:
         c = worker(render, context)
@@ -76,6 +80,9 @@ def test_probes_hit_the_workers_health_endpoints_on_its_web_port(render):
         for probe in probes.values():
             assert probe["path"] in served, f"the worker serves {sorted(served)}, not {probe['path']}"
             assert probe["port"] == port["name"]
+        scrape = pod_annotations(render, context)
+        assert scrape["prometheus.io/path"] in served
+        assert (scrape["prometheus.io/scrape"], scrape["prometheus.io/port"]) == ("true", str(port["containerPort"]))
 
 
 def test_each_pod_advertises_its_stable_dns_name_for_table_route(render):

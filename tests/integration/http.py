@@ -35,3 +35,13 @@ def eventually(fetch, condition, timeout: float = 60.0, interval: float = 0.3):
         time.sleep(interval)
         result = fetch()
     return result
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """The sum of the samples of `name` at `url`/metrics whose labels include `labels`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name == name and labels.items() <= s.labels.items())

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.integration.http import eventually, get, post
+from tests.integration.http import eventually, get, metric, post
 from tests.integration.system import ADDRESS, start_system
 
 pytestmark = pytest.mark.kafka
@@ -57,6 +57,9 @@ def test_the_order_api_end_to_end(shop):
     assert status == 200 and order["settled"] and order["status"] == "Preparing"
     assert order["total_amount"] == 700 and order["tracking_number"] and "waited" not in order
     assert shop.balance("zoe") == 4300  # charged once for the two identical POSTs
+    for before, after in (("none", "Pending"), ("Pending", "PaymentProcessing"), ("PaymentConfirmed", "Preparing")):
+        assert metric(orders, "orderstream_state_transitions_total", aggregate="orders",
+                      from_status=before, to_status=after) == 1, (before, after)
     history = eventually(lambda: get(shop.url("customer") + "/customers/zoe/orders")[1],
                          lambda h: h.get("orders"))
     assert [o["order_id"] for o in history["orders"]] == [order_id]

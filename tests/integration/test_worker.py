@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT
-from tests.integration.http import eventually, get, post
+from tests.integration.http import eventually, get, metric, post
 from tests.integration.kafka_io import produce, read_all
 
 pytestmark = pytest.mark.kafka
@@ -70,6 +70,15 @@ def test_a_poison_message_is_dead_lettered_and_the_agent_goes_on(workers, env):
     assert "not a JSON object" in exceptions[0]
     assert "unknown message type 'Teleport'" in exceptions[1]
     assert "message_id" in exceptions[2] and "Field required" in exceptions[2]
+
+    # an operator sees the failures, the work and the empty queue on /metrics
+    assert metric(worker.url, "orderstream_deadletters_total", context="account", topic=commands) == 3
+    assert metric(worker.url, "orderstream_deadletters_total", error="ValidationError") == 1
+    assert metric(worker.url, "orderstream_events_total", type="AccountCredited") == 1
+    assert metric(worker.url, "orderstream_message_seconds_count", type="CreditAccount") == 1
+    assert metric(worker.url, "orderstream_state_transitions_total", aggregate="accounts",
+                  from_status="none", to_status="open") == 1
+    assert eventually(lambda: metric(worker.url, "orderstream_queue_depth", topic=commands), lambda n: n == 0) == 0
 
 
 def run_worker(env_vars: dict) -> subprocess.CompletedProcess:

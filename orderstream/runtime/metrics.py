@@ -1,0 +1,73 @@
+"""Actor metrics, the seed's "Monitoring and Observability", as Prometheus text at GET /metrics.
+
+- processing time per message type (`orderstream_message_seconds`),
+- queue depth: messages waiting on each partition an agent reads (`orderstream_queue_depth`),
+- failure rates: retries and dead letters (`orderstream_retries_total`, `orderstream_deadletters_total`),
+- state transition counts per aggregate kind (`orderstream_state_transitions_total`),
+- domain events appended to the event log (`orderstream_events_total`).
+
+Each worker has its own registry, so a scrape of one replica reports that replica's work.
+"""
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from orderstream.runtime.app import ContextApp
+
+
+class QueueDepth(Collector):
+    """Read at scrape time from the consumer, so it is never stale."""
+
+    def __init__(self, app: "ContextApp"):
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        depth = GaugeMetricFamily("orderstream_queue_depth",
+                                  "Messages waiting on a partition this worker's agents read",
+                                  labels=["context", "topic", "partition"])
+        for tp, waiting in self.app.backlog().items():
+            depth.add_metric([self.app.context, tp.topic, str(tp.partition)], waiting)
+        yield depth
+
+
+class Metrics:
+    def __init__(self, app: "ContextApp"):
+        self.context = app.context
+        self.registry = CollectorRegistry()
+        labels = ["context", "type"]
+        self.seconds = Histogram("orderstream_message_seconds", "Time an actor took to process a message",
+                                 labels, registry=self.registry,
+                                 buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.events = Counter("orderstream_events", "Domain events appended to the event log",
+                              labels, registry=self.registry)
+        self.transitions = Counter("orderstream_state_transitions", "Aggregate status changes",
+                                   ["context", "aggregate", "from_status", "to_status"], registry=self.registry)
+        self.retries = Counter("orderstream_retries", "Transient failures retried with backoff",
+                               ["context", "topic"], registry=self.registry)
+        self.deadletters = Counter("orderstream_deadletters", "Messages parked on the dead-letter topic",
+                                   ["context", "topic", "error"], registry=self.registry)
+        self.registry.register(QueueDepth(app))
+
+    def processed(self, type_: str, seconds: float, events: list) -> None:
+        self.seconds.labels(self.context, type_).observe(seconds)
+        for event in events:
+            self.events.labels(self.context, event.type).inc()
+
+    def moved(self, aggregate: str, before: object, after: object) -> None:
+        old, new = getattr(before, "status", None), getattr(after, "status", None)
+        if old != new:
+            self.transitions.labels(self.context, aggregate, str(old or "none"), str(new or "none")).inc()
+
+    def serve(self, app: "ContextApp") -> None:
+        registry = self.registry
+
+        @app.page("/metrics")
+        class Scrape(View):
+            async def get(self, request: Request) -> Response:
+                return self.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
