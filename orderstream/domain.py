@@ -6,6 +6,7 @@ A decider imports only contracts and the standard library: no faust, no I/O, no 
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -16,6 +17,16 @@ S = TypeVar("S", bound=BaseModel)
 
 
 @dataclass(frozen=True)
+class Entries:
+    """A dict field of the state that grows with history (a product's holds: one per order ever
+    placed) and so is stored one row per entry, not in the aggregate's row. The state a command
+    sees holds only the entry that `key(command)` names; decide and evolve read no other."""
+
+    field: str
+    key: Callable[[Message], str | None]
+
+
+@dataclass(frozen=True)
 class Decider(Generic[S]):
     name: str                                   # aggregate type, e.g. "product"; table name
     commands: tuple[type[Message], ...]         # the messages this aggregate accepts
@@ -23,6 +34,10 @@ class Decider(Generic[S]):
     initial: Callable[[str], S]                 # initial state for an aggregate id
     decide: Callable[[Any, S], list[Message]]
     evolve: Callable[[S, Any], S]
+    entries: Entries | None = None
+    wake_at: Callable[[S], datetime | None] | None = None  # the seed's receive timeout: when the
+    # runtime should wake this aggregate up; kept in a table of its own, so a scan reads only
+    # aggregates waiting for something, not every aggregate ever stored
 
     def fold(self, state: S, events: Iterable[Message]) -> S:
         for event in events:

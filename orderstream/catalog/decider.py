@@ -16,7 +16,7 @@ from orderstream.contracts.catalog import (
 from orderstream.contracts.common import OrderLine, Value
 from orderstream.contracts.envelope import Message, derive
 from orderstream.catalog.reservation import reservations
-from orderstream.domain import Decider
+from orderstream.domain import Decider, Entries
 
 
 class Hold(Value):
@@ -151,7 +151,8 @@ products = Decider[Product](
     commands=(RegisterProduct, UpdateStock, CheckStock, ReserveProduct, ReleaseProduct,
               CommitProduct),
     state=Product, initial=lambda product_id: Product(product_id=product_id),
-    decide=decide_product, evolve=evolve_product)
+    decide=decide_product, evolve=evolve_product,
+    entries=Entries("holds", key=lambda message: getattr(message, "order_id", None)))
 
 
 DECIDERS = (products, reservations)

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from orderstream.contracts.envelope import derived_id
 from orderstream.order import decider
-from orderstream.order.state import Order
 from orderstream.runtime.actor import ActorSystem
 from orderstream.saga.deadlines import overdue
 
@@ -14,17 +13,17 @@ log = logging.getLogger(__name__)
 
 system = ActorSystem("order", decider.DECIDERS)
 app = system.app
-orders = system.tables["orders"]
+orders = system.stores["orders"]
 sent: set[str] = set()  # deadline messages already sent by this process
 
 
 @app.timer(interval=1.0)
 async def expire_overdue_steps() -> None:
     now = datetime.now(UTC)
-    for key, raw in list(orders.items()):
-        if b'"deadline":null' in raw:
+    for key in orders.due(now):
+        state = orders.get(key)
+        if state is None:
             continue
-        state = Order.model_validate_json(raw)
         message_id = derived_id("deadline", state.order_id, str(state.step), str(state.attempt))
         command = overdue(state, now, message_id)
         if command is not None and message_id not in sent:

@@ -117,7 +117,7 @@ orders = Decider[Order](
     commands=(CreateOrder, CancelOrder, RequestReturn, UpdateOrderStatus, StepDeadlinePassed,
               *REPLIES),
     state=Order, initial=lambda order_id: Order(order_id=order_id),
-    decide=decide, evolve=evolve)
+    decide=decide, evolve=evolve, wake_at=lambda order: order.deadline)
 
 DECIDERS = (orders,)
 

@@ -26,6 +26,7 @@ from orderstream.runtime.codec import encode, headers
 from orderstream.runtime.deadletter import park
 from orderstream.runtime.kafka import client_kwargs
 from orderstream.runtime.retry import RetryPolicy
+from orderstream.runtime.store import AggregateStore
 from orderstream.saga.choreography import choreograph
 from orderstream.saga.orchestration import orchestrate
 from orderstream.saga.routing import reactions, routes
@@ -58,9 +59,7 @@ class ActorSystem:
         self.commands = self.topic(f"{context}.commands")
         self.events = self.topic(f"{context}.events")
         self.deadletter = self.topic(f"{context}.deadletter")
-        self.tables = {d.name: self.app.Table(d.name, partitions=self.settings.topic_partitions,
-                                              key_type=bytes, value_type=bytes)  # bytes: raw codec
-                       for d in deciders}
+        self.stores = {d.name: AggregateStore(self.app, d, self.settings.topic_partitions) for d in deciders}
         self.app.agent(self.commands, name=f"{context}-actor", concurrency=1)(self._actor)
         self.metrics = self.app.metrics
 
@@ -69,13 +68,8 @@ class ActorSystem:
             self._topics[name] = self.app.topic(self.settings.topic(name), **RAW)
         return self._topics[name]
 
-    def load(self, decider: Decider, key: str) -> BaseModel:
-        raw = self.tables[decider.name].get(key)
-        return decider.state.model_validate_json(raw) if raw else decider.initial(key)
-
     def state_of(self, table: str, key: str) -> BaseModel | None:
-        raw = self.tables[table].get(key)
-        return self.deciders[table].state.model_validate_json(raw) if raw else None
+        return self.stores[table].get(key)
 
     async def send(self, message: Message, key: str | None = None, context: str | None = None) -> None:
         """To the command topic of `context` (default: the message's own), keyed by aggregate id."""
@@ -97,12 +91,13 @@ class ActorSystem:
         decider = self.route.get(type(message))
         if decider is None:
             raise UnknownMessage(f"{self.context} does not handle {message.type}")
-        before = self.load(decider, key)
+        store = self.stores[decider.name]
+        before = store.load(key, message)
         events = decider.decide(message, before)
         if not events:
             return []
         state = decider.fold(before, events)
-        self.tables[decider.name][key] = state.model_dump_json().encode()
+        store.store(key, state)
         self.metrics.moved(decider.name, before, state)
         for event in events:
             await self.events.send(key=key.encode(), value=encode(event), headers=headers(event))

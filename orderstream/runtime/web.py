@@ -215,7 +215,8 @@ class Api:
         state = self.system.state_of(table, key)
         if state is None:
             raise not_found(what, key)
-        return state.model_dump(mode="json")
+        entries = self.system.deciders[table].entries  # kept outside the row: not part of this view
+        return state.model_dump(mode="json", exclude={entries.field} if entries else None)
 
     async def _openapi(self, request: Request) -> tuple[int, dict]:
         from orderstream.runtime.openapi import document

@@ -1,0 +1,78 @@
+"""Aggregate state in Faust tables (RocksDB + changelog): one row per aggregate, and one row per
+entry of a field that grows with history (`domain.Entries`, e.g. a product's holds), so an actor
+loads and stores as much on its millionth order as on its first, and no row outgrows a Kafka
+message.
+
+Entry rows are keyed `<aggregate id>/<entry key>`. They are written while processing a message
+of the aggregate, so Faust puts them in the changelog partition of that message: the same
+partition as the aggregate's own row, recovered together with it.
+
+An aggregate that wants to be woken up (`Decider.wake_at`, e.g. an order whose saga step has a
+deadline) also has a row in `<name>-timers` until it no longer waits, so a timer scans only those.
+"""
+
+from datetime import datetime
+from typing import Any, Generic, get_args
+
+from pydantic import BaseModel, TypeAdapter
+
+from orderstream.domain import Decider, S
+
+
+def table_names(decider: Decider) -> list[str]:
+    """The aggregate's rows, then its entries' and its timers' tables where it has them."""
+    return ([decider.name] + ([f"{decider.name}-{decider.entries.field}"] if decider.entries else [])
+            + ([f"{decider.name}-timers"] if decider.wake_at else []))
+
+
+class AggregateStore(Generic[S]):
+    def __init__(self, app: Any, decider: Decider[S], partitions: int):
+        self.decider = decider
+        tables = iter(app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
+                      for name in table_names(decider))  # bytes: the raw codec
+        self.rows = next(tables)
+        self.entries = next(tables) if decider.entries else None
+        self.timers = next(tables) if decider.wake_at else None
+        self.entry = None
+        if decider.entries:
+            field = decider.entries.field
+            self.entry = TypeAdapter(get_args(decider.state.model_fields[field].annotation)[1])
+
+    def get(self, key: str) -> S | None:
+        """The aggregate's row (without its entries), as a view reads it."""
+        raw = self.rows.get(key)
+        return self.decider.state.model_validate_json(raw) if raw else None
+
+    def load(self, key: str, message: BaseModel) -> S:
+        """The state `message` is decided on: the row plus the one entry the message names."""
+        state = self.get(key) or self.decider.initial(key)
+        spec = self.decider.entries
+        name = spec.key(message) if spec else None
+        raw = self.entries.get(f"{key}/{name}") if name is not None else None
+        if raw is None:
+            return state
+        return state.model_copy(update={spec.field: {**getattr(state, spec.field),
+                                                     name: self.entry.validate_json(raw)}})
+
+    def store(self, key: str, state: S) -> None:
+        spec = self.decider.entries
+        if spec:
+            for name, entry in getattr(state, spec.field).items():
+                raw, row = self.entry.dump_json(entry), f"{key}/{name}"
+                if self.entries.get(row) != raw:
+                    self.entries[row] = raw
+            state = state.model_copy(update={spec.field: {}})
+        self.rows[key] = state.model_dump_json().encode()
+        if self.timers is not None:
+            self._wake(key, self.decider.wake_at(state))
+
+    def _wake(self, key: str, at: datetime | None) -> None:
+        if at is not None and self.timers.get(key) != (raw := at.isoformat().encode()):
+            self.timers[key] = raw
+        elif at is None and self.timers.get(key) is not None:
+            del self.timers[key]
+
+    def due(self, now: datetime) -> list[str]:
+        """Aggregates whose wake-up time has come, among those this worker holds."""
+        return [key.decode() if isinstance(key, bytes) else key for key, at in list(self.timers.items())
+                if datetime.fromisoformat(at.decode()) <= now]

@@ -1,0 +1,95 @@
+"""A product's holds (one per order ever placed) are stored one row each, not in the product's row:
+the row stays the same size however many orders the product has seen, and a replayed command
+still finds its order's hold; an order waits in the timers table only while it waits. Tables are
+plain dicts here; the real ones are tested on Kafka."""
+
+from datetime import timedelta
+
+from orderstream.catalog.decider import products
+from orderstream.contracts.catalog import RegisterProduct, ReleaseProduct, ReserveProduct
+from orderstream.contracts.order import CreateOrder
+from orderstream.order.decider import orders
+from orderstream.runtime.store import AggregateStore
+
+from builders import ADDRESS, T0, line, msg
+
+
+class DictTables:
+    def __init__(self):
+        self.tables: dict[str, dict] = {}
+
+    def Table(self, name: str, **_: object) -> dict:
+        return self.tables.setdefault(name, {})
+
+
+def run(store: AggregateStore, command) -> list:
+    state = store.load("pen", command)
+    events = products.decide(command, state)
+    if events:
+        store.store("pen", products.fold(state, events))
+    return events
+
+
+def test_holds_live_in_rows_of_their_own_and_the_product_row_does_not_grow():
+    app = DictTables()
+    store = AggregateStore(app, products, partitions=4)
+    run(store, msg(RegisterProduct, product_id="pen", sku="PEN", name="Pen", price=250,
+                   currency="EUR", on_hand=1000))
+    run(store, msg(ReserveProduct, product_id="pen", order_id="o1", quantity=1))
+    row_size = len(app.tables["products"]["pen"])  # 142 bytes
+    for n in range(2, 200):
+        run(store, msg(ReserveProduct, product_id="pen", order_id=f"o{n}", quantity=1))
+
+    assert len(app.tables["products"]["pen"]) <= row_size + 4  # wider counts, no holds
+    assert len(app.tables["products-holds"]) == 199 and "pen/o42" in app.tables["products-holds"]
+    product = store.get("pen")
+    assert (product.on_hand, product.reserved, product.holds) == (801, 199, {})
+
+
+def test_a_replayed_reserve_finds_its_hold_and_reserves_nothing_more():
+    store = AggregateStore(DictTables(), products, partitions=4)
+    run(store, msg(RegisterProduct, product_id="pen", sku="PEN", name="Pen", price=250,
+                   currency="EUR", on_hand=5))
+    reserve = msg(ReserveProduct, product_id="pen", order_id="o1", quantity=2)
+    run(store, reserve)
+    run(store, msg(ReserveProduct, product_id="pen", order_id="o2", quantity=1))
+    run(store, msg(ReleaseProduct, product_id="pen", order_id="o1"))
+
+    replayed = run(store, reserve)
+    assert [e.type for e in replayed] == ["ProductReserved"]  # the original answer, no new hold
+    assert store.load("pen", reserve).holds["o1"].status == "released"
+    product = store.get("pen")
+    assert (product.on_hand, product.reserved) == (4, 1)
+
+
+def test_a_row_from_before_entries_moved_out_keeps_its_holds():
+    app = DictTables()
+    store = AggregateStore(app, products, partitions=4)
+    old = products.fold(products.initial("pen"), products.decide(
+        msg(RegisterProduct, product_id="pen", sku="PEN", name="Pen", price=250, currency="EUR",
+            on_hand=5), products.initial("pen")))
+    old = products.fold(old, products.decide(msg(ReserveProduct, product_id="pen", order_id="o1",
+                                                 quantity=2), old))
+    app.tables["products"]["pen"] = old.model_dump_json().encode()  # holds inside the row
+
+    run(store, msg(ReserveProduct, product_id="pen", order_id="o2", quantity=1))
+    assert set(app.tables["products-holds"]) == {"pen/o1", "pen/o2"}
+    assert store.load("pen", msg(ReleaseProduct, product_id="pen", order_id="o1")).holds["o1"].quantity == 2
+
+
+def test_an_order_waits_in_the_timers_table_only_while_a_step_has_a_deadline():
+    app = DictTables()
+    store = AggregateStore(app, orders, partitions=4)
+
+    def run_order(command):
+        state = store.load("o1", command)
+        store.store("o1", orders.fold(state, orders.decide(command, state)))
+
+    run_order(msg(CreateOrder, order_id="o1", customer_id="c1", account_id="a1", currency="EUR",
+                  items=(line(),), shipping_address=ADDRESS))
+    waiting = store.get("o1")
+    assert waiting.deadline is not None and store.due(T0) == []
+    assert store.due(waiting.deadline + timedelta(seconds=1)) == ["o1"]
+
+    store.store("o1", waiting.model_copy(update={"step": None, "deadline": None}))
+    assert app.tables["orders-timers"] == {} and store.due(waiting.deadline + timedelta(days=1)) == []
