@@ -1,7 +1,9 @@
 """Account: a balance that never goes below zero, and its transaction history.
 
 Debits are idempotent per payment id and credits per credit id: a repeat gets the original
-answer (same new balance, same transaction id) and moves no money.
+answer (same new balance, same transaction id) and moves no money. The ledger remembers every
+booking and refusal by reference (stored one row each: it grows with every order); the account
+shows its RECENT latest transactions, and `account.events` holds them all.
 """
 
 from datetime import datetime
@@ -14,7 +16,7 @@ from orderstream.contracts.account import (
     ValidateAccount)
 from orderstream.contracts.common import Value
 from orderstream.contracts.envelope import Message, derive, derived_id
-from orderstream.domain import Decider
+from orderstream.domain import Decider, Entries
 
 
 class Transaction(Value):
@@ -41,16 +43,23 @@ class Account(Value):
     frozen: bool = False
     freeze_reason: str = ""
     balance: int = 0
-    transactions: tuple[Transaction, ...] = ()
-    refused_debits: dict[str, Refusal] = {}    # by payment id: a repeat is refused again
+    transactions: tuple[Transaction, ...] = ()      # the RECENT latest, oldest first
+    ledger: dict[str, Transaction | Refusal] = {}   # by "<kind>:<reference>": what a repeat gets
 
     @property
     def status(self) -> str:
         return "frozen" if self.frozen else "open" if self.opened else "none"
 
     def find(self, kind: str, reference: str) -> Transaction | None:
-        return next((t for t in self.transactions
-                     if t.kind == kind and t.reference == reference), None)
+        booked = self.ledger.get(f"{kind}:{reference}")
+        return booked if isinstance(booked, Transaction) else None
+
+    def refusal(self, payment_id: str) -> Refusal | None:
+        refused = self.ledger.get(f"debit:{payment_id}")
+        return refused if isinstance(refused, Refusal) else None
+
+
+RECENT = 100
 
 
 AccountCommand = (OpenAccount | ValidateAccount | DebitAccount | CreditAccount | FreezeAccount
@@ -96,7 +105,7 @@ def _debit(cmd: DebitAccount, state: Account) -> list[Message]:
     if done:
         return [derive(cmd, AccountDebited, **ids, transaction_id=done.transaction_id,
                        amount=done.amount, new_balance=done.balance_after)]
-    refused = state.refused_debits.get(cmd.payment_id)
+    refused = state.refusal(cmd.payment_id)
     if refused is None and (reason := _refusal(cmd, state)) is None:
         if cmd.amount > state.balance:
             refused = Refusal(reason=INSUFFICIENT, requested=cmd.amount, balance=state.balance)
@@ -169,10 +178,9 @@ def evolve(state: Account, event: AccountEvent) -> Account:
 
 
 def _refuse(state: Account, payment_id: str, refusal: Refusal) -> Account:
-    if payment_id in state.refused_debits:
+    if f"debit:{payment_id}" in state.ledger:
         return state
-    return state.model_copy(update={"refused_debits": {**state.refused_debits,
-                                                       payment_id: refusal}})
+    return state.model_copy(update={"ledger": {**state.ledger, f"debit:{payment_id}": refusal}})
 
 
 def _book(state: Account, event: AccountDebited | AccountCredited, kind: Literal[
@@ -182,7 +190,17 @@ def _book(state: Account, event: AccountDebited | AccountCredited, kind: Literal
                         amount=abs(change), balance_after=balance, reason=reason,
                         at=event.occurred_at)
     return state.model_copy(update={"balance": balance,
-                                    "transactions": (*state.transactions, entry)})
+                                    "transactions": (*state.transactions, entry)[-RECENT:],
+                                    "ledger": {**state.ledger, f"{kind}:{reference}": entry}})
+
+
+def _reference(message: Message) -> str | None:
+    match message:
+        case DebitAccount():
+            return f"debit:{message.payment_id}"
+        case CreditAccount():
+            return f"credit:{message.credit_id}"
+    return None
 
 
 accounts = Decider[Account](
@@ -190,7 +208,7 @@ accounts = Decider[Account](
     commands=(OpenAccount, ValidateAccount, DebitAccount, CreditAccount, FreezeAccount,
               UnfreezeAccount),
     state=Account, initial=lambda account_id: Account(account_id=account_id),
-    decide=decide, evolve=evolve)
+    decide=decide, evolve=evolve, entries=Entries("ledger", key=_reference))
 
 DECIDERS = (accounts,)
 

@@ -2,6 +2,7 @@
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from orderstream.account.decider import RECENT, Transaction
 from orderstream.contracts.account import CreditAccount, DebitAccount, OpenAccount
 from orderstream.contracts.catalog import RegisterProduct, UpdateStock
 from orderstream.contracts.ids import shipment_id_for
@@ -75,8 +76,10 @@ def check(sim, received):
         assert min(p.on_hand, p.reserved, p.shipped) >= 0
         assert p.on_hand + p.reserved + p.shipped == total
     account = sim.state("accounts", "a1")
-    credits = sum(t.amount for t in account.transactions if t.kind == "credit")
-    debits = sum(t.amount for t in account.transactions if t.kind == "debit")
+    booked = [t for t in account.ledger.values() if isinstance(t, Transaction)]
+    assert account.transactions == tuple(booked[-RECENT:])
+    credits = sum(t.amount for t in booked if t.kind == "credit")
+    debits = sum(t.amount for t in booked if t.kind == "debit")
     assert account.balance >= 0 and account.balance == credits - debits
     for (name, key), state in sim.states.items():
         if name == "payments":
@@ -128,5 +131,6 @@ def test_balance_never_negative_and_debits_once(debits):
                   order_id="o", payment_id=payment_id)
         state = accounts.fold(state, accounts.decide(cmd, state))
         assert state.balance >= 0
-    assert len({t.reference for t in state.transactions if t.kind == "debit"}) == len(
-        [t for t in state.transactions if t.kind == "debit"])
+    debited = [t for t in state.transactions if t.kind == "debit"]
+    assert len({t.reference for t in debited}) == len(debited)
+    assert state.balance == 1000 - sum(t.amount for t in debited)

@@ -1,11 +1,13 @@
 """A product's holds (one per order ever placed) are stored one row each, not in the product's row:
 the row stays the same size however many orders the product has seen, and a replayed command
-still finds its order's hold; an order waits in the timers table only while it waits. Tables are
-plain dicts here; the real ones are tested on Kafka."""
+still finds its order's hold. Likewise an account's ledger; and an order waits in the timers table
+only while it waits. Tables are plain dicts here; the real ones are tested on Kafka."""
 
 from datetime import timedelta
 
+from orderstream.account.decider import RECENT, accounts
 from orderstream.catalog.decider import products
+from orderstream.contracts.account import CreditAccount, OpenAccount
 from orderstream.contracts.catalog import RegisterProduct, ReleaseProduct, ReserveProduct
 from orderstream.contracts.order import CreateOrder
 from orderstream.order.decider import orders
@@ -93,3 +95,28 @@ def test_an_order_waits_in_the_timers_table_only_while_a_step_has_a_deadline():
 
     store.store("o1", waiting.model_copy(update={"step": None, "deadline": None}))
     assert app.tables["orders-timers"] == {} and store.due(waiting.deadline + timedelta(days=1)) == []
+
+
+def test_an_account_shows_its_recent_transactions_yet_answers_any_repeat_as_before():
+    app = DictTables()
+    store = AggregateStore(app, accounts, partitions=4)
+
+    def run_account(command):
+        state = store.load("a1", command)
+        events = accounts.decide(command, state)
+        store.store("a1", accounts.fold(state, events))
+        return events
+
+    run_account(msg(OpenAccount, account_id="a1", customer_id="c1", currency="EUR"))
+    first = msg(CreditAccount, account_id="a1", amount=10, currency="EUR", reason="top-up", credit_id="k0")
+    original = run_account(first)
+    for n in range(1, RECENT + 20):
+        run_account(msg(CreditAccount, account_id="a1", amount=10, currency="EUR", reason="top-up",
+                        credit_id=f"k{n}"))
+    account = store.get("a1")
+    assert (account.balance, len(account.transactions), account.ledger) == (10 * (RECENT + 20), RECENT, {})
+    assert len(app.tables["accounts-ledger"]) == RECENT + 20
+
+    again = run_account(first)  # long out of the recent list: the ledger still knows it
+    assert [(e.transaction_id, e.new_balance) for e in again] == [(original[0].transaction_id, 10)]
+    assert store.get("a1").balance == 10 * (RECENT + 20)
