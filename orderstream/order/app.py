@@ -14,20 +14,23 @@ log = logging.getLogger(__name__)
 system = ActorSystem("order", decider.DECIDERS)
 app = system.app
 orders = system.stores["orders"]
-sent: set[str] = set()  # deadline messages already sent by this process
+sent: dict[str, str] = {}  # order id -> the deadline message this process sent for it
 
 
 @app.timer(interval=1.0)
 async def expire_overdue_steps() -> None:
     now = datetime.now(UTC)
-    for key in orders.due(now):
+    due = orders.due(now)
+    for key in set(sent) - set(due):  # moved on: forget it, so `sent` holds only waiting orders
+        del sent[key]
+    for key in due:
         state = orders.get(key)
         if state is None:
             continue
         message_id = derived_id("deadline", state.order_id, str(state.step), str(state.attempt))
         command = overdue(state, now, message_id)
-        if command is not None and message_id not in sent:
-            sent.add(message_id)
+        if command is not None and sent.get(key) != message_id:
+            sent[key] = message_id
             log.warning("order %s: step %s attempt %d passed its deadline; asking the order to "
                         "retry or compensate", state.order_id, state.step, state.attempt)
             await system.send_now(command)

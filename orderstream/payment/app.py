@@ -30,6 +30,6 @@ async def call_gateway(event: GatewayChargeRequested | GatewayRefundRequested):
                    refund_id=event.refund_id, approved=result.approved, reason=reason)]
 
 
-system.port((GatewayChargeRequested, GatewayRefundRequested), call_gateway)
+system.port((GatewayChargeRequested, GatewayRefundRequested), call_gateway, close=gateway.close)
 
 from orderstream.payment import views  # noqa: E402,F401

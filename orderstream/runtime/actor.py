@@ -7,6 +7,7 @@ produced in one agent step; Faust flushes the producer before committing the off
 in between means redelivery, and the deciders answer a redelivery with the original outcome.
 """
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -55,6 +56,9 @@ class ActorSystem:
         self.route = {cls: d for d in deciders for cls in d.commands}
         self._topics: dict[str, Any] = {}
         self._edge: AIOKafkaProducer | None = None
+        self._edge_lock = asyncio.Lock()
+        self._closing: list[Callable[[], Awaitable[None]]] = []  # clients to close on shutdown
+        self.app.on_before_shutdown.connect(self._close)
         self.retry = RetryPolicy(max_attempts=5, base_seconds=0.2, cap_seconds=5.0)
         self.commands = self.topic(f"{context}.commands")
         self.events = self.topic(f"{context}.events")
@@ -80,10 +84,11 @@ class ActorSystem:
         """From outside an agent (an HTTP view, a timer): on a producer of its own, acknowledged
         by the brokers before this returns — so a 202 means the command is in Kafka. (Faust's
         producer would, with exactly_once, put it in a transaction nobody commits.)"""
-        if self._edge is None:
-            producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **client_kwargs(self.settings))
-            await producer.start()
-            self._edge = producer
+        async with self._edge_lock:  # concurrent first requests must not each start a producer
+            if self._edge is None:
+                producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **client_kwargs(self.settings))
+                await producer.start()
+                self._edge = producer
         await self._edge.send_and_wait(self.settings.topic(f"{message.context}.commands"), encode(message),
                                        key=message.key.encode(), headers=headers(message))
 
@@ -120,9 +125,11 @@ class ActorSystem:
             await self.send(command.model_copy(update={"occurred_at": now}))
 
     def port(self, kinds: tuple[type[Message], ...], call: Callable[[Any], Awaitable[list[Message]]],
-             concurrency: int = 8) -> None:
+             close: Callable[[], Awaitable[None]], concurrency: int = 8) -> None:
         """An agent that answers this context's own events of `kinds` by calling the outside
-        world (gateway, carrier) and feeding the result back as commands."""
+        world (gateway, carrier) and feeding the result back as commands; `close` closes the
+        client when the worker stops."""
+        self._closing.append(close)
         async def answer(stream: StreamT) -> None:
             async for event in stream.events():
                 await self._guarded(event, lambda e: self._answer(e, kinds, call))
@@ -158,6 +165,12 @@ class ActorSystem:
             self.metrics.deadletters.labels(self.context, event.message.topic, type(error).__name__).inc()
             await park(self.deadletter, event, error, self.context)
         self.app.last_progress = time.monotonic()
+
+    async def _close(self, app: ContextApp, **_: Any) -> None:
+        for close in self._closing:
+            await close()
+        if self._edge is not None:
+            await self._edge.stop()
 
     def _log_retry(self, event: EventT, attempt: int, error: BaseException, delay: float) -> None:
         m = event.message

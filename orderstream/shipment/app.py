@@ -25,6 +25,6 @@ async def request_label(event: LabelRequested):
                    reason=None if result.ok else result.reason)]
 
 
-system.port((LabelRequested,), request_label)
+system.port((LabelRequested,), request_label, close=carrier.close)
 
 from orderstream.shipment import views  # noqa: E402,F401

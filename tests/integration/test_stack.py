@@ -1,6 +1,7 @@
 """The run command: `orderstream up` brings up Kafka, the simulator and six answering workers
 with demo data; `orderstream down` leaves no process behind."""
 
+import json
 import os
 import subprocess
 import sys
@@ -50,6 +51,9 @@ def test_up_runs_everything_and_down_stops_it_all(tmp_path):
         assert answers(f"http://127.0.0.1:{SIMULATOR_PORT}/health") == 200
         assert answers(f"http://127.0.0.1:{DEFAULT_PORTS['catalog']}/products/sku-pen") == 200
         assert len(ours(run_dir)) >= 8  # kafka, simulator, six workers
+        bench = subprocess.run(cli + ["bench", "--orders", "20", "--concurrency", "10", "--json"], cwd=run_dir,
+                               env=env, capture_output=True, text=True, timeout=300)
+        assert bench.returncode == 0 and json.loads(bench.stdout)["outcomes"] == {"Preparing": 20}, bench.stderr
 
         again = subprocess.run(cli + ["up"], cwd=run_dir, env=env, capture_output=True, text=True, timeout=400)
         assert again.returncode == 0 and "already running" in again.stdout
@@ -57,3 +61,6 @@ def test_up_runs_everything_and_down_stops_it_all(tmp_path):
         down = subprocess.run(cli + ["down"], cwd=run_dir, env=env, capture_output=True, text=True, timeout=300)
     assert down.returncode == 0, down.stderr
     assert ours(run_dir) == []
+    # a clean shutdown: every Kafka producer and HTTP client the workers opened was closed
+    logs = {log.name: log.read_text(errors="replace") for log in (run_dir / "var" / "log").glob("*.log")}
+    assert {name for name, text in logs.items() if "Unclosed" in text or "Task was destroyed" in text} == set()
