@@ -45,7 +45,8 @@ class AggregateStore(Generic[S]):
 
     def load(self, key: str, message: BaseModel) -> S:
         """The state `message` is decided on: the row plus the one entry the message names."""
-        state = self.get(key) or self.decider.initial(key)
+        state = self.get(key)
+        state = self.decider.initial(key) if state is None else state
         spec = self.decider.entries
         name = spec.key(message) if spec else None
         raw = self.entries.get(f"{key}/{name}") if name is not None else None
