@@ -51,15 +51,20 @@ class Account(Value):
         return "frozen" if self.frozen else "open" if self.opened else "none"
 
     def find(self, kind: str, reference: str) -> Transaction | None:
-        booked = self.ledger.get(f"{kind}:{reference}")
+        booked = self.ledger.get(booking(kind, reference))
         return booked if isinstance(booked, Transaction) else None
 
     def refusal(self, payment_id: str) -> Refusal | None:
-        refused = self.ledger.get(f"debit:{payment_id}")
+        refused = self.ledger.get(booking("debit", payment_id))
         return refused if isinstance(refused, Refusal) else None
 
 
 RECENT = 100
+
+
+def booking(kind: str, reference: str) -> str:
+    """The ledger key of a debit (by payment id) or a credit (by credit id)."""
+    return f"{kind}:{reference}"
 
 
 AccountCommand = (OpenAccount | ValidateAccount | DebitAccount | CreditAccount | FreezeAccount
@@ -178,9 +183,9 @@ def evolve(state: Account, event: AccountEvent) -> Account:
 
 
 def _refuse(state: Account, payment_id: str, refusal: Refusal) -> Account:
-    if f"debit:{payment_id}" in state.ledger:
+    if booking("debit", payment_id) in state.ledger:
         return state
-    return state.model_copy(update={"ledger": {**state.ledger, f"debit:{payment_id}": refusal}})
+    return state.model_copy(update={"ledger": {**state.ledger, booking("debit", payment_id): refusal}})
 
 
 def _book(state: Account, event: AccountDebited | AccountCredited, kind: Literal[
@@ -191,15 +196,15 @@ def _book(state: Account, event: AccountDebited | AccountCredited, kind: Literal
                         at=event.occurred_at)
     return state.model_copy(update={"balance": balance,
                                     "transactions": (*state.transactions, entry)[-RECENT:],
-                                    "ledger": {**state.ledger, f"{kind}:{reference}": entry}})
+                                    "ledger": {**state.ledger, booking(kind, reference): entry}})
 
 
 def _reference(message: Message) -> str | None:
     match message:
         case DebitAccount():
-            return f"debit:{message.payment_id}"
+            return booking("debit", message.payment_id)
         case CreditAccount():
-            return f"credit:{message.credit_id}"
+            return booking("credit", message.credit_id)
     return None
 
 

@@ -33,10 +33,8 @@ class AggregateStore(Generic[S]):
         self.rows = next(tables)
         self.entries = next(tables) if decider.entries else None
         self.timers = next(tables) if decider.wake_at else None
-        self.entry = None
-        if decider.entries:
-            field = decider.entries.field
-            self.entry = TypeAdapter(get_args(decider.state.model_fields[field].annotation)[1])
+        self.entry = (TypeAdapter(get_args(decider.state.model_fields[decider.entries.field].annotation)[1])
+                      if decider.entries else None)  # the type of one entry, e.g. Hold
 
     def get(self, key: str) -> S | None:
         """The aggregate's row (without its entries), as a view reads it."""
