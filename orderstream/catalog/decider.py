@@ -9,11 +9,12 @@ hold behind: a reserve that arrives after its own release is refused.
 from typing import Literal, assert_never
 
 from orderstream.contracts.catalog import (
-    AvailabilityCheckStarted, CheckStock, CommitProduct, ItemsUnavailable, ProductCommitted,
-    ProductRegistered, ProductRejected, ProductReleased, ProductReserved, ProductUnavailable,
-    RegisterProduct, ReleaseProduct, ReservationCommitted, ReservationReleased,
-    ReservationStarted, ReserveProduct, StockChecked, StockUpdated, UpdateStock)
-from orderstream.contracts.common import OrderLine, Value
+    AvailabilityCheckStarted, CheckStock, CommitProduct, ItemsRestocked, ItemsUnavailable,
+    ProductCommitted, ProductRegistered, ProductRejected, ProductReleased, ProductReserved,
+    ProductRestocked, ProductUnavailable, RegisterProduct, ReleaseProduct, ReservationCommitted,
+    ReservationReleased, ReservationStarted, ReserveProduct, RestockProduct, StockChecked,
+    StockUpdated, UpdateStock)
+from orderstream.contracts.common import Item, Value
 from orderstream.contracts.envelope import Message, derive
 from orderstream.catalog.reservation import reservations
 from orderstream.domain import Decider, Entries
@@ -21,8 +22,9 @@ from orderstream.domain import Decider, Entries
 
 class Hold(Value):
     quantity: int
-    status: Literal["reserved", "unavailable", "released", "committed"]
+    status: Literal["reserved", "unavailable", "released", "committed", "restocked"]
     available_qty: int = 0
+    unit_price: int = 0       # the price the order was reserved at
 
 
 class Product(Value):
@@ -42,9 +44,10 @@ class Product(Value):
 
 
 ProductCommand = (RegisterProduct | UpdateStock | CheckStock | ReserveProduct | ReleaseProduct
-                  | CommitProduct)
+                  | CommitProduct | RestockProduct)
 ProductEvent = (ProductRegistered | StockUpdated | StockChecked | ProductReserved
-                | ProductUnavailable | ProductReleased | ProductCommitted | ProductRejected)
+                | ProductUnavailable | ProductReleased | ProductCommitted | ProductRestocked
+                | ProductRejected)
 
 
 def decide_product(cmd: ProductCommand, state: Product) -> list[Message]:
@@ -74,6 +77,12 @@ def decide_product(cmd: ProductCommand, state: Product) -> list[Message]:
                 return [_product_rejected(cmd, "nothing reserved for this order")]
             return [derive(cmd, ProductCommitted, product_id=cmd.product_id,
                            order_id=cmd.order_id, quantity=hold.quantity)]
+        case RestockProduct():
+            hold = state.holds.get(cmd.order_id)
+            if not hold or hold.status not in ("committed", "restocked"):
+                return [_product_rejected(cmd, "nothing shipped for this order to restock")]
+            return [derive(cmd, ProductRestocked, product_id=cmd.product_id,
+                           order_id=cmd.order_id, quantity=hold.quantity)]
         case _:
             assert_never(cmd)
 
@@ -94,7 +103,7 @@ def _reserve(cmd: ReserveProduct, state: Product) -> list[Message]:
     hold = state.holds.get(cmd.order_id)
     if hold is None and state.on_hand >= cmd.quantity and state.registered:
         return [derive(cmd, ProductReserved, product_id=cmd.product_id, order_id=cmd.order_id,
-                       quantity=cmd.quantity)]
+                       quantity=cmd.quantity, unit_price=state.price, currency=state.currency)]
     if hold is None:
         return [derive(cmd, ProductUnavailable, product_id=cmd.product_id,
                        order_id=cmd.order_id, requested_qty=cmd.quantity,
@@ -106,7 +115,7 @@ def _reserve(cmd: ReserveProduct, state: Product) -> list[Message]:
     if hold.quantity == 0:  # released before it was reserved: refuse silently
         return []
     return [derive(cmd, ProductReserved, product_id=cmd.product_id, order_id=cmd.order_id,
-                   quantity=hold.quantity)]
+                   quantity=hold.quantity, unit_price=hold.unit_price, currency=state.currency)]
 
 
 def _product_rejected(cmd: ProductCommand, reason: str) -> ProductRejected:
@@ -123,8 +132,8 @@ def evolve_product(state: Product, event: ProductEvent) -> Product:
         case StockUpdated():
             return state.model_copy(update={"on_hand": event.on_hand})
         case ProductReserved() if hold is None:
-            return state.with_hold(event.order_id, Hold(quantity=event.quantity,
-                                                        status="reserved"),
+            return state.with_hold(event.order_id, Hold(quantity=event.quantity, status="reserved",
+                                                        unit_price=event.unit_price),
                                    on_hand=state.on_hand - event.quantity,
                                    reserved=state.reserved + event.quantity)
         case ProductUnavailable() if hold is None:
@@ -142,6 +151,11 @@ def evolve_product(state: Product, event: ProductEvent) -> Product:
                                    hold.model_copy(update={"status": "committed"}),
                                    reserved=state.reserved - hold.quantity,
                                    shipped=state.shipped + hold.quantity)
+        case ProductRestocked() if hold is not None and hold.status == "committed":
+            return state.with_hold(event.order_id,
+                                   hold.model_copy(update={"status": "restocked"}),
+                                   shipped=state.shipped - hold.quantity,
+                                   on_hand=state.on_hand + hold.quantity)
         case _:
             return state
 
@@ -149,7 +163,7 @@ def evolve_product(state: Product, event: ProductEvent) -> Product:
 products = Decider[Product](
     name="products",
     commands=(RegisterProduct, UpdateStock, CheckStock, ReserveProduct, ReleaseProduct,
-              CommitProduct),
+              CommitProduct, RestockProduct),
     state=Product, initial=lambda product_id: Product(product_id=product_id),
     decide=decide_product, evolve=evolve_product,
     entries=Entries("holds", key=lambda message: getattr(message, "order_id", None)))
@@ -159,7 +173,8 @@ DECIDERS = (products, reservations)
 
 _FAN_OUT: dict[type[Message], type[Message]] = {
     AvailabilityCheckStarted: CheckStock, ReservationStarted: ReserveProduct,
-    ReservationReleased: ReleaseProduct, ReservationCommitted: CommitProduct}
+    ReservationReleased: ReleaseProduct, ReservationCommitted: CommitProduct,
+    ItemsRestocked: RestockProduct}
 
 
 def react(event: Message) -> list[Message]:
@@ -169,7 +184,7 @@ def react(event: Message) -> list[Message]:
         command = ReleaseProduct  # all or nothing: every line goes back
     if command is None:
         return []
-    lines: tuple[OrderLine, ...] = getattr(event, "items")
+    lines: tuple[Item, ...] = getattr(event, "items")
     sized = command in (CheckStock, ReserveProduct)
     return [derive(event, command, salt=line.product_id, product_id=line.product_id,
                    order_id=event.key, **({"quantity": line.quantity} if sized else {}))

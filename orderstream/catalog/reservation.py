@@ -9,10 +9,10 @@ from typing import Literal, assert_never
 
 from orderstream.contracts.catalog import (
     AvailabilityCheckStarted, CheckAvailability, CommitReservation, ItemsAvailable,
-    ItemsReserved, ItemsUnavailable, LineChecked, LineReserved, ProductReserved,
+    ItemsReserved, ItemsRestocked, ItemsUnavailable, LineChecked, LineReserved, ProductReserved,
     ProductUnavailable, ReleaseReservation, ReservationCommitted, ReservationRejected,
-    ReservationReleased, ReservationStarted, ReserveItems, StockChecked)
-from orderstream.contracts.common import OrderLine, Value
+    ReservationReleased, ReservationStarted, ReserveItems, RestockItems, StockChecked)
+from orderstream.contracts.common import Item, OrderLine, Value, total_of
 from orderstream.contracts.envelope import Message, derive
 from orderstream.contracts.ids import reservation_id_for
 from orderstream.domain import Decider
@@ -23,16 +23,18 @@ class Shortage(Value):
     requested_qty: int
     available_qty: int
     stage: Literal["check", "reserve"]
+    reason: str | None = None
 
 
 class Reservation(Value):
     order_id: str
-    lines: tuple[OrderLine, ...] = ()
+    lines: tuple[Item, ...] = ()
     check: Literal["none", "checking", "available", "unavailable"] = "none"
     checked: tuple[str, ...] = ()
     status: Literal["none", "reserving", "reserved", "unavailable", "released",
-                    "committed"] = "none"
-    held: tuple[str, ...] = ()
+                    "committed", "restocked"] = "none"
+    held: tuple[OrderLine, ...] = ()          # the lines held so far, at the catalog's prices
+    currency: str = ""
     shortage: Shortage | None = None
     release_reason: str = ""
 
@@ -40,9 +42,15 @@ class Reservation(Value):
     def reservation_id(self) -> str:
         return reservation_id_for(self.order_id)
 
+    @property
+    def priced(self) -> tuple[OrderLine, ...]:
+        """Every line at its reserved price, in the order's own order."""
+        held = {line.product_id: line for line in self.held}
+        return tuple(held[line.product_id] for line in self.lines if line.product_id in held)
+
 
 ReservationCommand = (CheckAvailability | ReserveItems | ReleaseReservation | CommitReservation
-                      | StockChecked | ProductReserved | ProductUnavailable)
+                      | RestockItems | StockChecked | ProductReserved | ProductUnavailable)
 
 
 def decide(cmd: ReservationCommand, state: Reservation) -> list[Message]:
@@ -62,7 +70,7 @@ def decide(cmd: ReservationCommand, state: Reservation) -> list[Message]:
                     available_qty=cmd.available_qty, stage="reserve"))]
             return _outcome(cmd, state) if state.status == "unavailable" else []
         case ReleaseReservation():
-            if state.status == "committed":
+            if state.status in ("committed", "restocked"):
                 return [_rejected(cmd, "already committed: the goods have shipped")]
             reason = state.release_reason or cmd.reason
             return [derive(cmd, ReservationReleased, order_id=cmd.order_id,
@@ -73,6 +81,12 @@ def decide(cmd: ReservationCommand, state: Reservation) -> list[Message]:
                 return [_rejected(cmd, f"reservation is {state.status}, not reserved")]
             return [derive(cmd, ReservationCommitted, order_id=cmd.order_id,
                            reservation_id=state.reservation_id, items=state.lines)]
+        case RestockItems():
+            if state.status not in ("committed", "restocked"):
+                return [_rejected(cmd, f"reservation is {state.status}: nothing shipped to restock")]
+            return [derive(cmd, ItemsRestocked, order_id=cmd.order_id,
+                           reservation_id=state.reservation_id, items=state.lines,
+                           reason=cmd.reason)]
         case _:
             assert_never(cmd)
 
@@ -112,19 +126,29 @@ def _reserve(cmd: ReserveItems, state: Reservation) -> list[Message]:
 def _product_reserved(cmd: ProductReserved, state: Reservation) -> list[Message]:
     if state.status not in ("reserving", "reserved", "committed"):
         return []  # the release already sent covers this product too
-    events: list[Message] = [derive(cmd, LineReserved, order_id=cmd.order_id,
-                                    product_id=cmd.product_id)]
-    if {*state.held, cmd.product_id} >= {line.product_id for line in state.lines}:
-        events.append(derive(cmd, ItemsReserved, order_id=cmd.order_id,
-                             reservation_id=state.reservation_id, items=state.lines))
-    return events
+    if state.status == "reserving" and state.currency not in ("", cmd.currency):
+        return [_unavailable(cmd, state, Shortage(
+            product_id=cmd.product_id, requested_qty=cmd.quantity, available_qty=0,
+            stage="reserve", reason=f"{cmd.product_id} is priced in {cmd.currency}, the "
+                                    f"order's other items in {state.currency}"))]
+    line = derive(cmd, LineReserved, order_id=cmd.order_id, product_id=cmd.product_id,
+                  unit_price=cmd.unit_price, currency=cmd.currency)
+    after = evolve(state, line)
+    if len(after.priced) < len(state.lines):
+        return [line]
+    return [line, _reserved(cmd, after)]
+
+
+def _reserved(cause: Message, state: Reservation) -> ItemsReserved:
+    return derive(cause, ItemsReserved, order_id=state.order_id,
+                  reservation_id=state.reservation_id, items=state.priced,
+                  total_amount=total_of(state.priced), currency=state.currency)
 
 
 def _outcome(cause: Message, state: Reservation) -> list[Message]:
     """The answer already given, given again (a repeat, or a redelivery after a crash)."""
     if state.status in ("reserved", "committed"):
-        return [derive(cause, ItemsReserved, order_id=state.order_id,
-                       reservation_id=state.reservation_id, items=state.lines)]
+        return [_reserved(cause, state)]
     if state.status == "released":
         return [derive(cause, ReservationReleased, order_id=state.order_id,
                        reservation_id=state.reservation_id, items=state.lines,
@@ -147,7 +171,7 @@ def _rejected(cmd: Message, reason: str) -> ReservationRejected:
 
 ReservationEvent = (AvailabilityCheckStarted | LineChecked | ItemsAvailable | ItemsUnavailable
                     | ReservationStarted | LineReserved | ItemsReserved | ReservationReleased
-                    | ReservationCommitted | ReservationRejected)
+                    | ReservationCommitted | ItemsRestocked | ReservationRejected)
 
 
 def evolve(state: Reservation, event: ReservationEvent) -> Reservation:
@@ -166,8 +190,11 @@ def evolve(state: Reservation, event: ReservationEvent) -> Reservation:
                                             "shortage": _shortage(event)})
         case ReservationStarted() if state.status == "none":
             return state.model_copy(update={"status": "reserving", "lines": event.items})
-        case LineReserved() if event.product_id not in state.held:
-            return state.model_copy(update={"held": (*state.held, event.product_id)})
+        case LineReserved() if event.product_id not in {line.product_id for line in state.held}:
+            held = next(line for line in state.lines if line.product_id == event.product_id)
+            priced = OrderLine(**held.model_dump(), unit_price=event.unit_price)
+            return state.model_copy(update={"held": (*state.held, priced),
+                                            "currency": event.currency})
         case ItemsReserved() if state.status == "reserving":
             return state.model_copy(update={"status": "reserved"})
         case ReservationReleased() if state.status not in ("released", "committed"):
@@ -175,18 +202,20 @@ def evolve(state: Reservation, event: ReservationEvent) -> Reservation:
                                             "release_reason": event.reason})
         case ReservationCommitted() if state.status == "reserved":
             return state.model_copy(update={"status": "committed"})
+        case ItemsRestocked() if state.status == "committed":
+            return state.model_copy(update={"status": "restocked"})
         case _:
             return state
 
 
 def _shortage(event: ItemsUnavailable) -> Shortage:
     return Shortage(product_id=event.product_id, requested_qty=event.requested_qty,
-                    available_qty=event.available_qty, stage=event.stage)
+                    available_qty=event.available_qty, stage=event.stage, reason=event.reason)
 
 
 reservations = Decider[Reservation](
     name="reservations",
     commands=(CheckAvailability, ReserveItems, ReleaseReservation, CommitReservation,
-              StockChecked, ProductReserved, ProductUnavailable),
+              RestockItems, StockChecked, ProductReserved, ProductUnavailable),
     state=Reservation, initial=lambda order_id: Reservation(order_id=order_id),
     decide=decide, evolve=evolve)

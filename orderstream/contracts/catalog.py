@@ -6,8 +6,8 @@ aggregate fans an order's request out to the `products` aggregates and collects 
 
 from typing import ClassVar, Literal
 
-from orderstream.contracts.common import (Amount, Count, Currency, Id, Lines, OrderLine,
-                                          Quantity, Reason, Text)
+from orderstream.contracts.common import (Amount, Count, Currency, Id, Item, Items, Lines,
+                                          PositiveAmount, Quantity, Reason, Text)
 from orderstream.contracts.envelope import Message
 
 
@@ -34,7 +34,7 @@ class RegisterProduct(ProductMessage):
     type: Literal["RegisterProduct"] = "RegisterProduct"
     sku: Text
     name: Text
-    price: Amount
+    price: PositiveAmount
     currency: Currency
     on_hand: Count
 
@@ -67,6 +67,11 @@ class CommitProduct(ProductMessage):
     order_id: Id
 
 
+class RestockProduct(ProductMessage):
+    type: Literal["RestockProduct"] = "RestockProduct"
+    order_id: Id
+
+
 # --- products: events ---------------------------------------------------------------------
 class ProductRegistered(ProductMessage):
     type: Literal["ProductRegistered"] = "ProductRegistered"
@@ -91,9 +96,12 @@ class StockChecked(ProductMessage):
 
 
 class ProductReserved(ProductMessage):
+    """The price is the product's when it was reserved: what the order is charged."""
     type: Literal["ProductReserved"] = "ProductReserved"
     order_id: Id
     quantity: Quantity
+    unit_price: Amount
+    currency: Currency
 
 
 class ProductUnavailable(ProductMessage):
@@ -116,6 +124,13 @@ class ProductCommitted(ProductMessage):
     quantity: Quantity
 
 
+class ProductRestocked(ProductMessage):
+    """Returned goods back on the shelf: shipped units become free units again."""
+    type: Literal["ProductRestocked"] = "ProductRestocked"
+    order_id: Id
+    quantity: Quantity
+
+
 class ProductRejected(ProductMessage):
     type: Literal["ProductRejected"] = "ProductRejected"
     command: Text
@@ -127,12 +142,12 @@ class ProductRejected(ProductMessage):
 class CheckAvailability(ReservationMessage):
     """Seed `CheckAvailability(productId, quantity)`, asked for all lines of an order at once."""
     type: Literal["CheckAvailability"] = "CheckAvailability"
-    items: Lines
+    items: Items
 
 
 class ReserveItems(ReservationMessage):
     type: Literal["ReserveItems"] = "ReserveItems"
-    items: Lines
+    items: Items
 
 
 class ReleaseReservation(ReservationMessage):
@@ -145,10 +160,16 @@ class CommitReservation(ReservationMessage):
     type: Literal["CommitReservation"] = "CommitReservation"
 
 
+class RestockItems(ReservationMessage):
+    """The order was returned: its shipped units go back on the shelf."""
+    type: Literal["RestockItems"] = "RestockItems"
+    reason: Reason
+
+
 # --- reservations: events -----------------------------------------------------------------
 class AvailabilityCheckStarted(ReservationMessage):
     type: Literal["AvailabilityCheckStarted"] = "AvailabilityCheckStarted"
-    items: Lines
+    items: Items
 
 
 class LineChecked(ReservationMessage):
@@ -158,7 +179,7 @@ class LineChecked(ReservationMessage):
 
 class ItemsAvailable(ReservationMessage):
     type: Literal["ItemsAvailable"] = "ItemsAvailable"
-    items: Lines
+    items: Items
 
 
 class ItemsUnavailable(ReservationMessage):
@@ -169,38 +190,51 @@ class ItemsUnavailable(ReservationMessage):
     requested_qty: Quantity
     available_qty: Count
     stage: Literal["check", "reserve"]
-    items: Lines
+    items: Items
+    reason: Reason | None = None  # other than a shortage, e.g. a line priced in another currency
 
 
 class ReservationStarted(ReservationMessage):
     type: Literal["ReservationStarted"] = "ReservationStarted"
     reservation_id: Id
-    items: Lines
+    items: Items
 
 
 class LineReserved(ReservationMessage):
     type: Literal["LineReserved"] = "LineReserved"
     product_id: Id
+    unit_price: Amount
+    currency: Currency
 
 
 class ItemsReserved(ReservationMessage):
+    """Every line held, at the catalog's prices: the order's total and currency."""
     type: Literal["ItemsReserved"] = "ItemsReserved"
     reservation_id: Id
     items: Lines
+    total_amount: PositiveAmount
+    currency: Currency
 
 
 class ReservationReleased(ReservationMessage):
     """items empty: released before anything was reserved (a late ReserveItems is refused)."""
     type: Literal["ReservationReleased"] = "ReservationReleased"
     reservation_id: Id
-    items: tuple[OrderLine, ...]
+    items: tuple[Item, ...]
     reason: Reason
 
 
 class ReservationCommitted(ReservationMessage):
     type: Literal["ReservationCommitted"] = "ReservationCommitted"
     reservation_id: Id
-    items: Lines
+    items: Items
+
+
+class ItemsRestocked(ReservationMessage):
+    type: Literal["ItemsRestocked"] = "ItemsRestocked"
+    reservation_id: Id
+    items: Items
+    reason: Reason
 
 
 class ReservationRejected(ReservationMessage):

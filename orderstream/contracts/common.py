@@ -23,9 +23,14 @@ class Value(BaseModel):
     model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
 
-class OrderLine(Value):
+class Item(Value):
+    """What a customer asks for: a product and how many. Never a price."""
     product_id: Id
     quantity: Quantity
+
+
+class OrderLine(Item):
+    """An item at the catalog's price, captured when its stock was reserved."""
     unit_price: Amount
 
 
@@ -38,21 +43,23 @@ class Address(Value):
     country: str = Field(pattern=r"^[A-Z]{2}$")
 
 
-class Money(Value):
-    amount: Amount
-    currency: Currency
-
-
-def _one_line_per_product(lines: tuple[OrderLine, ...]) -> tuple[OrderLine, ...]:
+def _one_line_per_product(lines: tuple[Item, ...]) -> tuple[Item, ...]:
     seen = [line.product_id for line in lines]
     if len(seen) != len(set(seen)):
         raise ValueError("items: each product may appear on one line only")
     return lines
 
 
-Lines = Annotated[tuple[OrderLine, ...], Field(min_length=1, max_length=100),
+Items = Annotated[tuple[Item, ...], Field(min_length=1, max_length=100),
                   AfterValidator(_one_line_per_product)]
 """The items of an order: 1..100 lines, one per product (stock is reserved per product)."""
+Lines = Annotated[tuple[OrderLine, ...], Field(min_length=1, max_length=100),
+                  AfterValidator(_one_line_per_product)]
+"""The same items at the catalog's prices."""
+
+
+def items_of(lines: tuple[Item, ...]) -> tuple[Item, ...]:
+    return tuple(Item(product_id=line.product_id, quantity=line.quantity) for line in lines)
 
 
 def total_of(lines: tuple[OrderLine, ...]) -> int:

@@ -8,12 +8,12 @@ recorded on the order, so an order finishes under the rules it started with.
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from orderstream.contracts.common import (Address, Amount, Currency, Id, Lines, OrderLine,
+from orderstream.contracts.common import (Address, Amount, Currency, Id, Item, Items, Lines,
                                           Reason, Value)
 from orderstream.contracts.envelope import Message
-from orderstream.contracts.payment import PaymentMethod
+from orderstream.contracts.payment import CardToken, PaymentMethod, card_needs_token
 
 OrderStatus = Literal["Pending", "PaymentProcessing", "PaymentConfirmed", "Preparing",
                       "Shipped", "Delivered", "Cancelled", "OutOfStock", "PaymentFailed",
@@ -43,21 +43,17 @@ class OrderMessage(Message):
 
 # --- commands -----------------------------------------------------------------------------
 class CreateOrder(OrderMessage):
+    """What to buy, never at what price: prices and currency are the catalog's (ItemsReserved)."""
     type: Literal["CreateOrder"] = "CreateOrder"
     customer_id: Id
     account_id: Id
-    items: Lines
-    currency: Currency
+    items: Items
     shipping_address: Address
     payment_method: PaymentMethod = "account"
-    card_token: str | None = Field(default=None, max_length=200)
+    card_token: CardToken = None
     policy: SagaPolicy = SagaPolicy()
 
-    @model_validator(mode="after")
-    def _card_needs_token(self) -> "CreateOrder":
-        if self.payment_method == "card" and not self.card_token:
-            raise ValueError("card_token is required when payment_method is 'card'")
-        return self
+    _card_needs_token = card_needs_token()
 
 
 class UpdateOrderStatus(OrderMessage):
@@ -91,11 +87,11 @@ class OrderEvent(OrderMessage):
 
 
 class OrderCreated(OrderEvent):
+    """The seed's OrderCreated carries a total; here it comes with the reservation, at the
+    catalog's prices (OrderProgressed with `completed="reservation"`)."""
     type: Literal["OrderCreated"] = "OrderCreated"
     account_id: Id
-    items: Lines
-    total_amount: Amount
-    currency: Currency
+    items: Items
     shipping_address: Address
     payment_method: PaymentMethod
     card_token: str | None = None
@@ -117,6 +113,9 @@ class OrderProgressed(OrderEvent):
     transaction_id: Id | None = None
     shipment_id: Id | None = None
     tracking_number: str | None = None
+    lines: Lines | None = None              # with the reservation: the items at catalog prices,
+    total_amount: Amount | None = None      # what the order will be charged
+    currency: Currency | None = None
 
 
 class OrderConfirmed(OrderEvent):
@@ -187,12 +186,15 @@ class OrderReturned(OrderEvent):
 
 class StepRetried(OrderEvent):
     """The awaited step timed out and is sent again. Carries what a stateless choreography
-    needs to resend it: the items (reservation) and the outstanding compensations."""
+    needs to resend it: the items (reservation), the total (payment) and the outstanding
+    compensations."""
     type: Literal["StepRetried"] = "StepRetried"
     step: Step
     attempt: int = Field(ge=2)
     deadline: datetime
-    items: tuple[OrderLine, ...] = ()
+    items: tuple[Item, ...] = ()
+    total_amount: Amount | None = None
+    currency: Currency | None = None
     undo: tuple[Compensation, ...] = ()
 
 

@@ -7,14 +7,24 @@ Account payments go through the account context: `DebitAccount` / `CreditAccount
 replies carry `payment_id`.
 """
 
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from orderstream.contracts.common import Amount, Currency, Id, PositiveAmount, Reason, Text
 from orderstream.contracts.envelope import Message
 
 PaymentMethod = Literal["account", "card"]
+CardToken = Annotated[str | None, Field(max_length=200, validate_default=True)]
+
+
+def card_needs_token() -> Any:
+    """A validator of `card_token` (declared after `payment_method`): a card payment needs one."""
+    def check(token: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("payment_method") == "card" and not token:
+            raise ValueError("required when payment_method is 'card'")
+        return token
+    return field_validator("card_token")(check)
 
 
 class PaymentMessage(Message):
@@ -26,20 +36,20 @@ class PaymentMessage(Message):
         return self.payment_id
 
 
-class PaymentTerms(PaymentMessage):
-    """What is to be charged, to whom and how."""
+class Payer(PaymentMessage):
+    """Who pays for an order, and how."""
     order_id: Id
     account_id: Id
+    payment_method: PaymentMethod
+    card_token: CardToken = None
+
+    _card_needs_token = card_needs_token()
+
+
+class PaymentTerms(Payer):
+    """What is to be charged (the order's total at catalog prices), to whom and how."""
     amount: PositiveAmount
     currency: Currency
-    payment_method: PaymentMethod
-    card_token: str | None = None
-
-    @model_validator(mode="after")
-    def _card_needs_token(self) -> "PaymentTerms":
-        if self.payment_method == "card" and not self.card_token:
-            raise ValueError("card_token is required when payment_method is 'card'")
-        return self
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -47,15 +57,17 @@ class ProcessPayment(PaymentTerms):
     type: Literal["ProcessPayment"] = "ProcessPayment"
 
 
-class PreparePayment(PaymentTerms):
-    """Choreography: keep the terms from OrderCreated until `ChargePayment` arrives."""
+class PreparePayment(Payer):
+    """Choreography: keep the payer from OrderCreated until `ChargePayment` arrives."""
     type: Literal["PreparePayment"] = "PreparePayment"
 
 
 class ChargePayment(PaymentMessage):
-    """Choreography (seed name): charge a prepared payment."""
+    """Choreography (seed name): charge a prepared payment the total of the reserved items."""
     type: Literal["ChargePayment"] = "ChargePayment"
     order_id: Id
+    amount: PositiveAmount
+    currency: Currency
 
 
 class CancelPayment(PaymentMessage):
@@ -88,7 +100,7 @@ class RecordGatewayRefundResult(PaymentMessage):
 
 
 # --- events -------------------------------------------------------------------------------
-class PaymentPrepared(PaymentTerms):
+class PaymentPrepared(Payer):
     type: Literal["PaymentPrepared"] = "PaymentPrepared"
 
 

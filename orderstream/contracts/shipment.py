@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from orderstream.contracts.common import Address, Id, Lines, Reason, Text
+from orderstream.contracts.common import Address, Id, Items, Reason, Text
 from orderstream.contracts.envelope import Message
 
 TrackingStatus = Literal["dispatched", "in_transit", "delivered"]
@@ -27,7 +27,7 @@ class ShipmentMessage(Message):
 
 class ShipmentTerms(ShipmentMessage):
     order_id: Id
-    items: Lines
+    items: Items
     address: Address
 
 

@@ -76,11 +76,11 @@ def decide(cmd: CustomerCommand, state: Customer) -> list[Message]:
 
 
 def _record(event: OrderEvents) -> list[Message]:
-    created = isinstance(event, OrderCreated)
+    """The total arrives with the reservation, at catalog prices (OrderProgressed)."""
     return [derive(event, OrderHistoryRecorded, customer_id=event.customer_id,
                    order_id=event.order_id, status=event.status,
-                   total_amount=event.total_amount if created else None,
-                   currency=event.currency if created else None)]
+                   total_amount=getattr(event, "total_amount", None),
+                   currency=getattr(event, "currency", None))]
 
 
 def _rejected(cmd: Message, reason: str) -> CustomerRejected:

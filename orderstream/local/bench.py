@@ -40,8 +40,8 @@ async def seed(session, host: str, run: str, orders: int, token: str | None) -> 
 
 
 async def one(session, host: str, product: str, account: str, headers: dict) -> tuple[float, str]:
-    body = {"customer_id": account, "account_id": account, "currency": "EUR", "shipping_address": ADDRESS,
-            "items": [{"product_id": product, "quantity": 1, "unit_price": 100}]}
+    body = {"customer_id": account, "account_id": account, "shipping_address": ADDRESS,
+            "items": [{"product_id": product, "quantity": 1}]}
     start = time.monotonic()
     async with session.post(url("order", host) + "/orders", json=body, headers=headers) as response:
         order_id = (await response.json())["order_id"]

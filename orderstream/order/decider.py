@@ -8,7 +8,6 @@ compensations are outstanding; saga/orchestration.py turns its events into comma
 
 from typing import assert_never
 
-from orderstream.contracts.common import total_of
 from orderstream.contracts.envelope import Message, derive
 from orderstream.contracts.ids import return_refund_id, payment_id_for
 from orderstream.contracts.order import (
@@ -47,14 +46,11 @@ def decide(cmd: OrderCommand, state: Order) -> list[Message]:
 def _create(cmd: CreateOrder, state: Order) -> list[Message]:
     if state.status is not None and state.customer_id != cmd.customer_id:
         return [_rejected(cmd, state, "Pending", "order id already used by another customer")]
-    if total_of(cmd.items) == 0:
-        return [_rejected(cmd, state, "Pending", "order total must be greater than zero")]
     source = cmd if state.status is None else state  # a repeat restates the original
     first = FLOWS[source.policy.mode][0]
     start = state.created_at or cmd.occurred_at
     return [derive(cmd, OrderCreated, order_id=cmd.order_id, customer_id=source.customer_id,
                    account_id=source.account_id, items=source.items,
-                   total_amount=total_of(source.items), currency=source.currency,
                    shipping_address=source.shipping_address,
                    payment_method=source.payment_method, card_token=source.card_token,
                    policy=source.policy, step=first,
@@ -104,6 +100,7 @@ def _deadline_passed(cmd: StepDeadlinePassed, state: Order) -> list[Message]:
     attempt = cmd.attempt + 1
     return [derive(cmd, StepRetried, order_id=state.order_id, customer_id=state.customer_id,
                    step=cmd.step, attempt=attempt, items=state.items, undo=state.undo,
+                   total_amount=state.total_amount or None, currency=state.currency or None,
                    deadline=deadline(state.policy, cmd.now, attempt, state.order_id, cmd.step))]
 
 

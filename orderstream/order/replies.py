@@ -1,6 +1,8 @@
 """How the order takes the other contexts' replies: a step done, a step failed, a
 compensation confirmed, or a late success that must itself be undone."""
 
+from typing import Any
+
 from orderstream.contracts.account import AccountInvalid, AccountValid
 from orderstream.contracts.catalog import (ItemsAvailable, ItemsReserved, ItemsUnavailable,
                                            ReservationRejected, ReservationReleased)
@@ -54,17 +56,19 @@ def on_reply(reply: Reply, state: Order) -> list[Message]:
     return _progress(reply, state, step, detail) if ok else _fail(reply, state, step, detail)
 
 
-def classify(reply: Message) -> tuple[Step, bool, dict[str, str]]:
+def classify(reply: Message) -> tuple[Step, bool, dict[str, Any]]:
     """The step a reply answers, whether it succeeded, and its references or reason."""
     match reply:
         case ItemsAvailable():
             return "availability", True, {}
         case ItemsUnavailable():
             step: Step = "availability" if reply.stage == "check" else "reservation"
-            return step, False, {"reason": f"out of stock: {reply.product_id} requested "
-                                 f"{reply.requested_qty}, available {reply.available_qty}"}
+            return step, False, {"reason": reply.reason or f"out of stock: {reply.product_id} "
+                                 f"requested {reply.requested_qty}, available {reply.available_qty}"}
         case ItemsReserved():
-            return "reservation", True, {"reservation_id": reply.reservation_id}
+            return "reservation", True, {"reservation_id": reply.reservation_id,
+                                         "lines": reply.items, "total_amount": reply.total_amount,
+                                         "currency": reply.currency}
         case AccountValid():
             return "account", True, {}
         case AccountInvalid():
@@ -89,7 +93,7 @@ def classify(reply: Message) -> tuple[Step, bool, dict[str, str]]:
     raise TypeError(f"not a step reply: {type(reply).__name__}")
 
 
-def _progress(reply: Message, state: Order, step: Step, refs: dict[str, str]) -> list[Message]:
+def _progress(reply: Message, state: Order, step: Step, refs: dict[str, Any]) -> list[Message]:
     events: list[Message] = [_progressed(reply, state, step, refs)]
     if step == "shipment":
         events.append(derive(reply, OrderConfirmed, order_id=state.order_id,
@@ -104,7 +108,7 @@ def _last(state: Order, step: Step) -> bool:
     return state.done[-1] == step and state.step == after and state.status == STATUS_WHILE[after]
 
 
-def _progressed(reply: Message, state: Order, step: Step, refs: dict[str, str],
+def _progressed(reply: Message, state: Order, step: Step, refs: dict[str, Any],
                 restate: bool = False) -> Message:
     after = next_step(state.policy.mode, step)
     if restate:  # a redelivered reply: the step and deadline already recorded

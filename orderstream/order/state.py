@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import assert_never
 
-from orderstream.contracts.common import Address, OrderLine, Value
+from orderstream.contracts.common import Address, Item, OrderLine, Value
 from orderstream.contracts.order import (
     Compensation, CompensationConfirmed, CompensationFailed, CompensationRequested,
     OrderCancelled, OrderConfirmed, OrderCreated, OrderFailed, OrderProgressed, OrderReturned,
@@ -16,7 +16,8 @@ class Order(Value):
     status: OrderStatus | None = None
     customer_id: str = ""
     account_id: str = ""
-    items: tuple[OrderLine, ...] = ()
+    items: tuple[Item, ...] = ()
+    lines: tuple[OrderLine, ...] = ()         # the items at catalog prices, once reserved
     total_amount: int = 0
     currency: str = ""
     shipping_address: Address | None = None
@@ -46,7 +47,8 @@ OrderEvent = (OrderCreated | OrderProgressed | OrderConfirmed | OrderFailed | Or
               | CompensationRequested | CompensationConfirmed | CompensationFailed
               | OrderStatusUpdated | OrderReturnRequested | OrderReturned | StepRetried
               | OrderTransitionRejected)
-_REFS = ("reservation_id", "payment_id", "transaction_id", "shipment_id", "tracking_number")
+_REFS = ("reservation_id", "payment_id", "transaction_id", "shipment_id", "tracking_number",
+         "lines", "total_amount", "currency")
 
 
 def evolve(state: Order, event: OrderEvent) -> Order:
@@ -59,7 +61,7 @@ def evolve(state: Order, event: OrderEvent) -> Order:
                           created_at=event.occurred_at)
             return _moved(state.model_copy(update=fields), event, "Pending")
         case OrderProgressed() if event.completed not in state.done:
-            refs = {name: getattr(event, name) for name in _REFS if getattr(event, name)}
+            refs = {name: getattr(event, name) for name in _REFS if getattr(event, name) is not None}
             return _moved(state.model_copy(update={
                 **refs, "done": (*state.done, event.completed), "step": event.step,
                 "attempt": 1, "deadline": event.deadline}), event, event.status)

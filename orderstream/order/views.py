@@ -5,16 +5,17 @@ import time
 
 from pydantic import Field
 
-from orderstream.contracts.common import Address, Currency, Id, Lines, Reason
+from orderstream.contracts.common import Address, Id, Items, Reason
 from orderstream.contracts.order import CancelOrder, CreateOrder, RequestReturn, SagaPolicy
-from orderstream.contracts.payment import PaymentMethod
+from orderstream.contracts.payment import CardToken, PaymentMethod, card_needs_token
 from orderstream.order import audit, page
 from orderstream.order.app import system
 from orderstream.runtime.web import Api, ApiError, Body, Html, href, not_found
+from orderstream.saga.flow import CANCELLABLE, TERMINAL
 
 api = Api(system, "orderstream order API")
 settings = system.settings
-TERMINAL = {"Delivered", "Cancelled", "OutOfStock", "PaymentFailed", "ShipmentFailed", "Returned"}
+CATALOG_FIELDS = ("unit_price", "currency", "total_amount")
 WAIT_PARAMS = [
     {"name": "wait_for", "in": "query", "required": False,
      "schema": {"type": "string", "description": "a status, 'settled' (no timed step or "
@@ -24,13 +25,16 @@ WAIT_PARAMS = [
 
 
 class PlaceOrder(Body):
+    """What to buy. Prices and the currency are the catalog's, captured when the stock is
+    reserved: a request that names a price or a currency is refused (422)."""
     customer_id: Id
     account_id: Id
-    items: Lines = Field(description="1-100 lines; unit_price in integer minor units")
-    currency: Currency
+    items: Items = Field(description="1-100 lines of product_id and quantity")
     shipping_address: Address
     payment_method: PaymentMethod = "account"
-    card_token: str | None = Field(default=None, max_length=200)
+    card_token: CardToken = None
+
+    _card_needs_token = card_needs_token()
 
 
 class ReasonBody(Body):
@@ -65,9 +69,21 @@ def settled(state, wanted: str) -> bool:
     return state.status == wanted
 
 
-def order(order_id: str):
+def placed(order_id: str):
     state = system.state_of("orders", order_id)
-    if state is None or state.status is None:
+    return state if state is not None and state.status is not None else None
+
+
+async def order(order_id: str):
+    """The order, read after every command accepted before this request: an order whose POST
+    answered 202 a moment ago is found, an unknown id is a 404, and while the worker is still
+    catching up on the order's partition the answer is 503 (retry), never a wrong 404."""
+    if (state := placed(order_id)) is not None:
+        return state
+    if not await system.caught_up(order_id):
+        raise ApiError(503, f"the order service is catching up; order {order_id!r} is not known "
+                       "yet; retry", "order_id", "catching_up")
+    if (state := placed(order_id)) is None:
         raise not_found("order", order_id)
     return state
 
@@ -75,7 +91,13 @@ def order(order_id: str):
 @api.post("/orders", "Place an order (CreateOrder); Idempotency-Key makes a retry return the same order",
           body=PlaceOrder)
 async def place(request):
-    body = await api.body(request, PlaceOrder)
+    try:
+        body = await api.body(request, PlaceOrder)
+    except ApiError as error:
+        if error.rule == "extra_forbidden" and (error.field or "").rsplit(".", 1)[-1] in CATALOG_FIELDS:
+            raise ApiError(422, f"{error.field}: prices and the currency come from the catalog; "
+                                "send product_id and quantity only", error.field, "set_by_catalog") from None
+        raise
     order_id = api.edge_id(request, "order")
     command = api.command(CreateOrder, request, correlation_id=order_id, message_id=order_id,
                           order_id=order_id, policy=policy(), **body.model_dump())
@@ -92,27 +114,27 @@ async def get_order(request, order_id: str):
     except ValueError:
         raise ApiError(422, "timeout must be a number of seconds", "timeout", "number") from None
     if wanted is None:
-        return 200, view(order(order_id))
+        return 200, view(await order(order_id))
     deadline = time.monotonic() + max(timeout, 0.0)
-    while True:
-        state = system.state_of("orders", order_id)
-        if state is not None and state.status is not None and settled(state, wanted):
+    while time.monotonic() < deadline:
+        state = placed(order_id)
+        if state is not None and settled(state, wanted):
             return 200, view(state)
-        if time.monotonic() >= deadline:
-            if state is None or state.status is None:
-                raise not_found("order", order_id)
-            return 200, view(state) | {"waited": "timeout"}
         await asyncio.sleep(0.05)
+    return 200, view(await order(order_id)) | {"waited": "timeout"}
 
 
-@api.get("/orders/{order_id}/events", "The audit trail: every event of every context for this order")
+@api.get("/orders/{order_id}/events", "The audit trail: every event of every context for this order",
+         table="orders", key="order_id")
 async def events(request, order_id: str):
+    await order(order_id)
     return 200, {"order_id": order_id, "events": await audit.trail(settings, order_id)}
 
 
 @api.get("/orders/{order_id}/view", "A page showing the order's timeline across contexts",
-         returns="an HTML page", media="text/html")
+         returns="an HTML page", media="text/html", table="orders", key="order_id")
 async def timeline(request, order_id: str):
+    await order(order_id)
     return 200, Html(page.render(order_id, await audit.trail(settings, order_id)))
 
 
@@ -120,8 +142,8 @@ async def timeline(request, order_id: str):
           body=ReasonBody, table="orders", key="order_id")
 async def cancel(request, order_id: str):
     body = await api.body(request, ReasonBody)
-    state = order(order_id)
-    if state.status in TERMINAL | {"Shipped", "ReturnRequested"}:
+    state = await order(order_id)
+    if state.status not in CANCELLABLE | {"Cancelled"}:  # a repeat of a cancel is answered again
         raise ApiError(409, f"order {order_id} is {state.status}; it can no longer be cancelled",
                        "status", "cancellable")
     return await api.accept(api.command(CancelOrder, request, correlation_id=order_id,
@@ -132,8 +154,8 @@ async def cancel(request, order_id: str):
           body=ReasonBody, table="orders", key="order_id")
 async def request_return(request, order_id: str):
     body = await api.body(request, ReasonBody)
-    state = order(order_id)
-    if state.status != "Delivered":
+    state = await order(order_id)
+    if state.status not in ("Delivered", "ReturnRequested"):
         raise ApiError(409, f"order {order_id} is {state.status}; only a Delivered order can be returned",
                        "status", "returnable")
     return await api.accept(api.command(RequestReturn, request, correlation_id=order_id,

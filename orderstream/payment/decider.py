@@ -41,7 +41,7 @@ def decide(cmd: PaymentCommand, state: Payment) -> list[Message]:
             if state.status == "none":
                 return [derive(cmd, PaymentFailed, payment_id=cmd.payment_id,
                                order_id=cmd.order_id, reason="no payment terms for this order")]
-            return _charge(cmd, state)
+            return _charge(cmd, state.with_terms(cmd) if state.status == "prepared" else state)
         case CancelPayment():
             return _cancel(cmd, state)
         case RefundPayment() | RecordGatewayRefundResult() | AccountCredited() | CreditRefused():

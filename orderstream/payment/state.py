@@ -2,6 +2,8 @@
 
 from typing import Literal
 
+from pydantic import BaseModel
+
 from orderstream.contracts.common import Value
 
 TERMS = {"payment_id", "order_id", "account_id", "amount", "currency", "payment_method",
@@ -33,8 +35,10 @@ class Payment(Value):
     def terms(self) -> dict[str, object]:
         return self.model_dump(include=TERMS)
 
-    def with_terms(self, message: Value | object) -> "Payment":
-        return self.model_copy(update={name: getattr(message, name) for name in TERMS})
+    def with_terms(self, message: BaseModel) -> "Payment":
+        """The terms `message` carries (a payer, an amount, or both) recorded."""
+        return self.model_copy(update={name: getattr(message, name) for name in TERMS
+                                       if name in type(message).model_fields})
 
     @property
     def refunded(self) -> int:

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from faust.types import EventT, StreamT
+from aiokafka.partitioner import murmur2
+from faust.types import TP, EventT, StreamT
 from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
 
@@ -58,6 +59,7 @@ class ActorSystem:
         self._edge: AIOKafkaProducer | None = None
         self._edge_lock = asyncio.Lock()
         self._closing: list[Callable[[], Awaitable[None]]] = []  # clients to close on shutdown
+        self.position: dict[TP, int] = {}  # per partition read: the next offset to process
         self.app.on_before_shutdown.connect(self._close)
         self.retry = RetryPolicy(max_attempts=5, base_seconds=0.2, cap_seconds=5.0)
         self.commands = self.topic(f"{context}.commands")
@@ -74,6 +76,20 @@ class ActorSystem:
 
     def state_of(self, table: str, key: str) -> BaseModel | None:
         return self.stores[table].get(key)
+
+    async def caught_up(self, key: str, timeout: float = 5.0) -> bool:
+        """Read-your-writes at the edge: has this worker processed every command that was on the
+        partition of `key` when asked? A command accepted a moment ago (a 202) is then in the
+        table, or it never was. Waits up to `timeout` for the actor to get there."""
+        partitions = self.settings.topic_partitions
+        tp = TP(self.commands.get_topic_name(), (murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
+        end = (await self.app.consumer.highwaters(tp))[tp]
+        deadline = time.monotonic() + timeout
+        while max(self.position.get(tp, 0), self.app.consumer._committed_offset.get(tp) or 0) < end:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     async def send(self, message: Message, key: str | None = None, context: str | None = None) -> None:
         """To the command topic of `context` (default: the message's own), keyed by aggregate id."""
@@ -92,17 +108,23 @@ class ActorSystem:
         await self._edge.send_and_wait(self.settings.topic(f"{message.context}.commands"), encode(message),
                                        key=message.key.encode(), headers=headers(message))
 
-    async def handle(self, key: str, message: Message) -> list[Message]:
+    async def handle(self, key: str, message: Message, offset: int) -> list[Message]:
+        """Decide `message` (the command record at `offset`) on its aggregate; a message this
+        aggregate applied from another record already is a duplicate, answered with nothing."""
         decider = self.route.get(type(message))
         if decider is None:
             raise UnknownMessage(f"{self.context} does not handle {message.type}")
         store = self.stores[decider.name]
-        before = store.load(key, message)
+        before, seen = store.load(key, message)
+        if seen.get(message.message_id, offset) != offset:
+            self.metrics.duplicates.labels(self.context, message.type).inc()
+            return []
         events = decider.decide(message, before)
         if not events:
             return []
         state = decider.fold(before, events)
-        store.store(key, state)
+        seen.pop(message.message_id, None)
+        store.store(key, state, {**seen, message.message_id: offset})
         self.metrics.moved(decider.name, before, state)
         for event in events:
             await self.events.send(key=key.encode(), value=encode(event), headers=headers(event))
@@ -153,7 +175,7 @@ class ActorSystem:
         with tracer.start_as_current_span(f"{self.context} {message.type}",
                                           context=propagate.extract(_carrier(event))):
             started = time.perf_counter()
-            events = await self.handle(event.key.decode(), message)
+            events = await self.handle(event.key.decode(), message, event.message.offset)
             self.metrics.processed(message.type, time.perf_counter() - started, events)
 
     async def _guarded(self, event: EventT, step: Callable[[EventT], Any]) -> None:
@@ -165,6 +187,8 @@ class ActorSystem:
             self.metrics.deadletters.labels(self.context, event.message.topic, type(error).__name__).inc()
             await park(self.deadletter, event, error, self.context)
         self.app.last_progress = time.monotonic()
+        tp = event.message.tp
+        self.position[tp] = max(self.position.get(tp, 0), event.message.offset + 1)
 
     async def _close(self, app: ContextApp, **_: Any) -> None:
         for close in self._closing:

@@ -9,6 +9,7 @@ from faust.types import TP
 from faust.web import Request, Response, View
 
 from orderstream.runtime import topics
+from orderstream.runtime.consumer import Transport
 from orderstream.runtime.metrics import Metrics
 from orderstream.runtime.kafka import broker_urls, faust_credentials
 from orderstream.settings import Settings
@@ -26,10 +27,14 @@ class ContextApp(faust.App):
     settings: Settings
     last_progress: float = 0.0
     metrics: Metrics
+    stuck_since: dict[TP, tuple[int, float]]
 
     async def on_first_start(self) -> None:
         await require_topics(self.settings, self.context)
         await super().on_first_start()
+
+    def _new_transport(self) -> Transport:
+        return Transport(self.conf.broker_consumer, self)
 
     def readiness(self) -> tuple[bool, str]:
         if self.rebalancing:
@@ -50,6 +55,28 @@ class ContextApp(faust.App):
             if waiting:
                 return False, f"consumer stalled on {tp.topic}[{tp.partition}] for {idle:.0f}s"
         return True, "live"
+
+    async def reread_stuck(self) -> None:
+        """The safety net behind runtime/consumer.py: a partition whose committed offset has not
+        moved for half the liveness window while messages wait is read again from that offset.
+        A record the consumer skipped is processed then; one merely slow is processed twice,
+        which every actor answers with its original outcome."""
+        if self.rebalancing or not self.tables.recovery.completed.is_set():
+            self.stuck_since.clear()
+            return
+        now, window = time.monotonic(), self.settings.liveness_stall_seconds / 2
+        for tp, waiting in self.backlog().items():
+            committed = self.consumer._committed_offset.get(tp) or 0
+            seen = self.stuck_since.get(tp)
+            if not waiting or seen is None or seen[0] != committed:
+                self.stuck_since[tp] = (committed, now)
+            elif now - seen[1] >= window:
+                log.warning("%s: %s[%d] has not moved past offset %d for %.0fs while %d messages wait; "
+                            "reading it again from there", self.context, tp.topic, tp.partition,
+                            committed, now - seen[1], waiting)
+                self.metrics.rereads.labels(self.context, tp.topic).inc()
+                self.stuck_since[tp] = (committed, now)
+                await self.consumer.seek(tp, committed)
 
     def backlog(self) -> dict[TP, int]:
         """Messages waiting on each assigned partition that an agent reads: the actors' queue depth."""
@@ -102,6 +129,8 @@ def make_app(context: str, settings: Settings) -> ContextApp:
     app.context = context
     app.settings = settings
     app.last_progress = time.monotonic()
+    app.stuck_since = {}
+    app.timer(interval=5.0, name=f"{context}-reread-stuck")(app.reread_stuck)
     add_health(app)
     app.metrics = Metrics(app)
     app.metrics.serve(app)

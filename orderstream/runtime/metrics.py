@@ -52,6 +52,12 @@ class Metrics:
                                ["context", "topic"], registry=self.registry)
         self.deadletters = Counter("orderstream_deadletters", "Messages parked on the dead-letter topic",
                                    ["context", "topic", "error"], registry=self.registry)
+        self.rereads = Counter("orderstream_rereads", "Partitions read again from their committed offset "
+                               "because it stopped moving while messages waited", ["context", "topic"],
+                               registry=self.registry)
+        self.duplicates = Counter("orderstream_duplicates", "Messages an aggregate had applied from "
+                                  "another record already, answered with nothing", labels,
+                                  registry=self.registry)
         self.registry.register(QueueDepth(app))
 
     def processed(self, type_: str, seconds: float, events: list) -> None:

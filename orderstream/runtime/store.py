@@ -9,14 +9,23 @@ partition as the aggregate's own row, recovered together with it.
 
 An aggregate that wants to be woken up (`Decider.wake_at`, e.g. an order whose saga step has a
 deadline) also has a row in `<name>-timers` until it no longer waits, so a timer scans only those.
+
+A row also remembers the ids of the last SEEN messages the aggregate applied, with the offset
+each came at (a JSON line before the state's JSON): the runtime answers a message seen before at
+another offset (a duplicate POST, a replayed segment) with nothing, while a redelivery of the
+very same record after a crash is decided again, so that its events reach Kafka after all.
 """
 
+import json
 from datetime import datetime
 from typing import Any, Generic, get_args
 
 from pydantic import BaseModel, TypeAdapter
 
 from orderstream.domain import Decider, S
+
+SEEN = 16
+Seen = dict[str, int]  # message id -> offset of the command record it was applied from
 
 
 def table_names(decider: Decider) -> list[str]:
@@ -38,22 +47,31 @@ class AggregateStore(Generic[S]):
 
     def get(self, key: str) -> S | None:
         """The aggregate's row (without its entries), as a view reads it."""
-        raw = self.rows.get(key)
-        return self.decider.state.model_validate_json(raw) if raw else None
+        return self._read(key)[0]
 
-    def load(self, key: str, message: BaseModel) -> S:
-        """The state `message` is decided on: the row plus the one entry the message names."""
-        state = self.get(key)
+    def _read(self, key: str) -> tuple[S | None, Seen]:
+        raw = self.rows.get(key)
+        if not raw:
+            return None, {}
+        seen, newline, state = raw.partition(b"\n")
+        if not newline:  # a row written before rows remembered message ids
+            seen, state = b"{}", raw
+        return self.decider.state.model_validate_json(state), json.loads(seen)
+
+    def load(self, key: str, message: BaseModel) -> tuple[S, Seen]:
+        """The state `message` is decided on: the row plus the one entry the message names; and
+        the ids of the messages applied last."""
+        state, seen = self._read(key)
         state = self.decider.initial(key) if state is None else state
         spec = self.decider.entries
         name = spec.key(message) if spec else None
         raw = self.entries.get(f"{key}/{name}") if name is not None else None
         if raw is None:
-            return state
+            return state, seen
         return state.model_copy(update={spec.field: {**getattr(state, spec.field),
-                                                     name: self.entry.validate_json(raw)}})
+                                                     name: self.entry.validate_json(raw)}}), seen
 
-    def store(self, key: str, state: S) -> None:
+    def store(self, key: str, state: S, seen: Seen | None = None) -> None:
         spec = self.decider.entries
         if spec:
             for name, entry in getattr(state, spec.field).items():
@@ -61,7 +79,8 @@ class AggregateStore(Generic[S]):
                 if self.entries.get(row) != raw:
                     self.entries[row] = raw
             state = state.model_copy(update={spec.field: {}})
-        self.rows[key] = state.model_dump_json().encode()
+        recent = json.dumps(dict(list((seen or {}).items())[-SEEN:]), separators=(",", ":"))
+        self.rows[key] = recent.encode() + b"\n" + state.model_dump_json().encode()
         if self.timers is not None:
             self._wake(key, self.decider.wake_at(state))
 

@@ -102,7 +102,7 @@ class Api:
                 return await api._dispatch(view, request, methods.get(method), params)
             return call
 
-        attrs = {m: make(m) for m in ("get", "post")}
+        attrs = {m: make(m) for m in ("get", "post", "put", "patch", "delete", "options")}
         view = type(f"View{len(self.routes)}{path.replace('/', '_')}", (View,), attrs)
         self.app.page(path)(view)
 

@@ -18,7 +18,7 @@ from orderstream.contracts.payment import (ChargePayment, PaymentAlreadyProcesse
                                            RefundPayment)
 from orderstream.contracts.shipment import (PrepareShipment, ScheduleShipment,
                                             ShipmentDispatched, ShipmentFailed)
-from orderstream.saga.flow import compensations, return_refund
+from orderstream.saga.flow import compensations, return_refund, take_back
 
 
 def choreograph(event: Message) -> list[Message]:
@@ -26,7 +26,7 @@ def choreograph(event: Message) -> list[Message]:
         case OrderCreated():
             return _order_created(event)
         case ItemsReserved():
-            return [_charge(event, event.order_id)]
+            return [_charge(event, event.order_id, event.total_amount, event.currency)]
         case PaymentSucceeded() | PaymentAlreadyProcessed(status="succeeded"):
             return [_ship(event, event.order_id)]
         case PaymentFailed() | PaymentAlreadyProcessed(status="failed"):
@@ -43,7 +43,7 @@ def choreograph(event: Message) -> list[Message]:
         case OrderCancelled() | CompensationRequested():
             return compensations(event.order_id, event.undo, event, event.reason)
         case OrderReturnRequested():
-            return [return_refund(event.order_id, event, event.reason)]
+            return take_back(event.order_id, event, event.reason)
         case StepRetried():
             return _retry(event)
         case _:
@@ -54,7 +54,6 @@ def _order_created(event: OrderCreated) -> list[Message]:
     """Copies first: a charge or a schedule must never overtake the terms it needs."""
     return [derive(event, PreparePayment, payment_id=payment_id_for(event.order_id),
                    order_id=event.order_id, account_id=event.account_id,
-                   amount=event.total_amount, currency=event.currency,
                    payment_method=event.payment_method, card_token=event.card_token),
             derive(event, PrepareShipment, shipment_id=shipment_id_for(event.order_id),
                    order_id=event.order_id, items=event.items,
@@ -62,8 +61,9 @@ def _order_created(event: OrderCreated) -> list[Message]:
             derive(event, ReserveItems, order_id=event.order_id, items=event.items)]
 
 
-def _charge(cause: Message, order_id: str) -> ChargePayment:
-    return derive(cause, ChargePayment, payment_id=payment_id_for(order_id), order_id=order_id)
+def _charge(cause: Message, order_id: str, amount: int, currency: str) -> ChargePayment:
+    return derive(cause, ChargePayment, payment_id=payment_id_for(order_id), order_id=order_id,
+                  amount=amount, currency=currency)
 
 
 def _ship(cause: Message, order_id: str) -> ScheduleShipment:
@@ -75,8 +75,8 @@ def _retry(event: StepRetried) -> list[Message]:
     match event.step:
         case "reservation" if event.items:
             return [derive(event, ReserveItems, order_id=event.order_id, items=event.items)]
-        case "payment":
-            return [_charge(event, event.order_id)]
+        case "payment" if event.total_amount and event.currency:
+            return [_charge(event, event.order_id, event.total_amount, event.currency)]
         case "shipment":
             return [_ship(event, event.order_id)]
         case "return":

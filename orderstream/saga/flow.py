@@ -7,7 +7,7 @@ deterministic jitter, then given up and compensated. Compensations are retried u
 
 from datetime import datetime, timedelta
 
-from orderstream.contracts.catalog import ReleaseReservation
+from orderstream.contracts.catalog import ReleaseReservation, RestockItems
 from orderstream.contracts.envelope import Message, derive, derived_id
 from orderstream.contracts.ids import (compensation_refund_id, payment_id_for,
                                        return_refund_id, shipment_id_for)
@@ -93,4 +93,10 @@ def compensations(order_id: str, undo: tuple[Compensation, ...], cause: Message,
 def return_refund(order_id: str, cause: Message, reason: str) -> RefundPayment:
     return derive(cause, RefundPayment, payment_id=payment_id_for(order_id),
                   refund_id=return_refund_id(order_id), reason=reason)
+
+
+def take_back(order_id: str, cause: Message, reason: str) -> list[Message]:
+    """A return: the money back to the customer, the goods back on the shelf."""
+    return [return_refund(order_id, cause, reason),
+            derive(cause, RestockItems, order_id=order_id, reason=reason)]
 

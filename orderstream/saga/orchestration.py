@@ -11,7 +11,7 @@ from orderstream.contracts.order import (CompensationRequested, OrderCancelled, 
 from orderstream.contracts.payment import ProcessPayment
 from orderstream.contracts.shipment import CreateShipment
 from orderstream.order.state import Order
-from orderstream.saga.flow import compensations, return_refund
+from orderstream.saga.flow import compensations, return_refund, take_back
 
 
 def orchestrate(state: Order, event: Message) -> list[Message]:
@@ -29,7 +29,7 @@ def orchestrate(state: Order, event: Message) -> list[Message]:
         case OrderFailed() | OrderCancelled() | CompensationRequested():
             return compensations(state.order_id, event.undo, event, event.reason)
         case OrderReturnRequested():
-            return [return_refund(state.order_id, event, event.reason)]
+            return take_back(state.order_id, event, event.reason)
         case OrderStatusUpdated(status="Shipped"):
             return [derive(event, CommitReservation, order_id=state.order_id)]
         case _:

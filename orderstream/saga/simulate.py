@@ -2,8 +2,10 @@
 
 It does what the runtime does, minus Kafka: a command goes to the decider of its context by
 its key; each emitted event is folded into the state, routed to its reply consumers, and
-handed to `react` and to the saga. Tests drive it; a demo could too. Redeliveries are
-simulated by `redeliver(message) -> bool` (deterministic: the caller decides).
+handed to `react` and to the saga. Tests drive it; a demo could too. Redeliveries of the same
+record are simulated by `redeliver(message) -> bool` (deterministic: the caller decides) and
+decided again; a message an aggregate applied before, arriving as a new record, is answered
+with nothing, as the runtime does (runtime/store.py).
 """
 
 from collections import deque
@@ -62,6 +64,7 @@ class Simulation:
     queue: deque[tuple[Message, Decider | None, str]] = field(default_factory=deque)
     hold: Callable[[Message], bool] = lambda message: False
     held: list[Message] = field(default_factory=list)
+    seen: set[tuple[str, str, str]] = field(default_factory=set)  # (decider, key, message id)
 
     def send(self, *messages: Message) -> "Simulation":
         self.queue.extend((message, None, message.key) for message in messages)
@@ -75,9 +78,12 @@ class Simulation:
             if decider is None and self.hold(message):
                 self.held.append(message)  # a command stuck in flight, released later
                 continue
-            self._handle(decider or decider_for(message)[1], key, message)
+            target = decider or decider_for(message)[1]
+            if (target.name, key, message.message_id) in self.seen:
+                continue  # applied from another record before: a duplicate
+            self._handle(target, key, message)
             if self.redeliver(message):
-                self._handle(decider or decider_for(message)[1], key, message)
+                self._handle(target, key, message)
         raise RuntimeError("simulation did not settle")
 
     def release_held(self) -> "Simulation":
@@ -99,6 +105,8 @@ class Simulation:
     def _handle(self, decider: Decider, key: str, message: Message) -> None:
         state = self.states.get((decider.name, key)) or decider.initial(key)
         emitted = decider.decide(message, state)
+        if emitted:
+            self.seen.add((decider.name, key, message.message_id))
         state = decider.fold(state, emitted)
         self.states[(decider.name, key)] = state
         self.journal.extend((decider.name, key, event) for event in emitted)

@@ -7,7 +7,7 @@ is created leaves a cancelled shipment behind, so a late create is refused.
 from datetime import datetime
 from typing import Literal, assert_never
 
-from orderstream.contracts.common import Address, OrderLine, Value
+from orderstream.contracts.common import Address, Item, Value
 from orderstream.contracts.envelope import Message, derive
 from orderstream.contracts.shipment import (
     CancelShipment, CreateShipment, LabelRequested, PrepareShipment, RecordCarrierResult,
@@ -28,7 +28,7 @@ class Shipment(Value):
     shipment_id: str
     status: Status = "none"
     order_id: str = ""
-    items: tuple[OrderLine, ...] = ()
+    items: tuple[Item, ...] = ()
     address: Address | None = None
     tracking_number: str = ""
     carrier: str = ""

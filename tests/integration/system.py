@@ -36,10 +36,11 @@ class System:
             assert post(f"{self.url('account')}/accounts/{account_id}/credit",
                         {"amount": balance, "currency": "EUR"})[0] == 202
 
-    def place(self, account_id: str, lines: list[tuple[str, int, int]], address=ADDRESS, **extra) -> str:
+    def place(self, account_id: str, lines: list[tuple[str, int]], address=ADDRESS, **extra) -> str:
+        """An order for (product, quantity) lines: the catalog prices them."""
         status, body = post(f"{self.url('order')}/orders", {
-            "customer_id": account_id, "account_id": account_id, "currency": "EUR",
-            "items": [{"product_id": p, "quantity": q, "unit_price": u} for p, q, u in lines],
+            "customer_id": account_id, "account_id": account_id,
+            "items": [{"product_id": p, "quantity": q} for p, q in lines],
             "shipping_address": address, **extra})
         assert status == 202, body
         return body["order_id"]

@@ -13,9 +13,9 @@ import pytest
 
 from orderstream.contracts.account import AccountCredited, AccountDebited
 from orderstream.contracts.catalog import ReserveItems
-from orderstream.contracts.common import Address, OrderLine
+from orderstream.contracts.common import Address, Item
 from orderstream.contracts.envelope import Message
-from orderstream.contracts.order import OrderCreated, SagaPolicy
+from orderstream.contracts.order import OrderCreated, OrderProgressed, SagaPolicy
 from orderstream.contracts.payment import ProcessPayment, RefundPayment
 from orderstream.contracts.shipment import CreateShipment
 from orderstream.runtime.codec import encode
@@ -83,10 +83,10 @@ def test_catalog_api(workers, env):
         422, "quantity", "int_parsing")
     assert error(get(f"{url}/products/nope/availability?quantity=1")) == (404, "id", "unknown_id")
 
-    send(env, new(ReserveItems, order_id="o-1", items=(
-        OrderLine(product_id="p-1", quantity=3, unit_price=2499),)))
+    send(env, new(ReserveItems, order_id="o-1", items=(Item(product_id="p-1", quantity=3),)))
     reservation = state(f"{url}/reservations/o-1", lambda b: b["status"] == "reserved")
-    assert reservation["held"] == ["p-1"] and reservation["reservation_id"]
+    assert reservation["held"] == [{"product_id": "p-1", "quantity": 3, "unit_price": 2499}]
+    assert reservation["currency"] == "EUR" and reservation["reservation_id"]
     assert state(f"{url}/products/p-1", lambda b: b["reserved"] == 3)["on_hand"] == 4
     assert get(f"{url}/products/p-1/availability?quantity=5")[1] == {
         "product_id": "p-1", "requested": 5, "available": 4, "ok": False}
@@ -133,13 +133,16 @@ def test_customer_api(workers, env):
     state(f"{url}/customers/c-1", lambda b: b["status"] == "active")
 
     send(env, new(OrderCreated, order_id="o-1", customer_id="c-1", account_id="a-1",
-                  items=(OrderLine(product_id="p-1", quantity=2, unit_price=500),),
-                  total_amount=1000, currency="EUR", shipping_address=Address(**ADDRESS),
+                  items=(Item(product_id="p-1", quantity=2),), shipping_address=Address(**ADDRESS),
                   payment_method="account", policy=SagaPolicy(), step="availability",
                   deadline=NOW + timedelta(seconds=10)), context="customer", key="c-1")
-    orders = eventually(lambda: get(f"{url}/customers/c-1/orders"), lambda r: r[1]["orders"])[1]
+    send(env, new(OrderProgressed, order_id="o-1", customer_id="c-1", completed="reservation",
+                  status="PaymentProcessing", step="payment", deadline=NOW + timedelta(seconds=10),
+                  total_amount=1000, currency="EUR"), context="customer", key="c-1")
+    orders = eventually(lambda: get(f"{url}/customers/c-1/orders"),
+                        lambda r: r[1]["orders"] and r[1]["orders"][0]["total_amount"])[1]
     assert [(o["order_id"], o["status"], o["total_amount"], o["currency"]) for o in orders["orders"]] == [
-        ("o-1", "Pending", 1000, "EUR")]
+        ("o-1", "PaymentProcessing", 1000, "EUR")]
 
     assert error(get(f"{url}/customers/nope")) == (404, "id", "unknown_id")
     assert error(get(f"{url}/customers/nope/orders")) == (404, "id", "unknown_id")
@@ -214,7 +217,7 @@ def carrier():
 def test_shipment_api(workers, env, carrier):
     url = workers("shipment", ORDERSTREAM_CARRIER_URL=carrier).url
     send(env, new(CreateShipment, shipment_id="s-1", order_id="o-1", address=Address(**ADDRESS),
-                  items=(OrderLine(product_id="p-1", quantity=1, unit_price=500),)))
+                  items=(Item(product_id="p-1", quantity=1),)))
     body = state(f"{url}/shipments/s-1", lambda b: b["status"] == "created")
     assert (body["tracking_number"], body["carrier"], body["order_id"]) == ("TRK-1", "simulator", "o-1")
 

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.integration.http import eventually, get, metric, post
+from tests.integration.http import call, eventually, get, metric, post
 from tests.integration.system import ADDRESS, start_system
 
 pytestmark = pytest.mark.kafka
@@ -23,8 +23,8 @@ AUTH = {"Authorization": "Bearer s3cret"}
 
 
 def order_body(**overrides) -> dict:
-    return {"customer_id": "zoe", "account_id": "zoe", "currency": "EUR", "shipping_address": ADDRESS,
-            "items": [{"product_id": "cup", "quantity": 1, "unit_price": 700}]} | overrides
+    return {"customer_id": "zoe", "account_id": "zoe", "shipping_address": ADDRESS,
+            "items": [{"product_id": "cup", "quantity": 1}]} | overrides
 
 
 def test_the_order_api_end_to_end(shop):
@@ -39,13 +39,18 @@ def test_the_order_api_end_to_end(shop):
     eventually(lambda: get(shop.url("account") + "/accounts/zoe"), lambda r: r[1].get("balance") == 5000)
     eventually(lambda: get(shop.url("catalog") + "/products/cup"), lambda r: r[0] == 200)
 
-    # no token, no order; a retried POST with the same Idempotency-Key is the same order, placed once
+    # no token, no order; 20 concurrent POSTs with one Idempotency-Key are one order, placed once
     assert post(f"{orders}/orders", order_body())[0] == 401
     key = {"Idempotency-Key": "zoe-checkout-1"} | AUTH
-    first = post(f"{orders}/orders", order_body(), headers=key)
-    again = post(f"{orders}/orders", order_body(), headers=key)
-    assert first[0] == again[0] == 202 and first[1]["order_id"] == again[1]["order_id"]
-    order_id = first[1]["order_id"]
+    answers: list = []
+    posts = [threading.Thread(target=lambda: answers.append(post(f"{orders}/orders", order_body(), headers=key)))
+             for _ in range(20)]
+    for thread in posts:
+        thread.start()
+    for thread in posts:
+        thread.join()
+    assert {status for status, _ in answers} == {202} and len({a["order_id"] for _, a in answers}) == 1
+    order_id = answers[0][1]["order_id"]
 
     # a long-poll returns the moment the order settles, with the final state
     answer = {}
@@ -56,7 +61,8 @@ def test_the_order_api_end_to_end(shop):
     status, order = answer["result"]
     assert status == 200 and order["settled"] and order["status"] == "Preparing"
     assert order["total_amount"] == 700 and order["tracking_number"] and "waited" not in order
-    assert shop.balance("zoe") == 4300  # charged once for the two identical POSTs
+    assert order["lines"] == [{"product_id": "cup", "quantity": 1, "unit_price": 700}]  # the catalog's
+    assert shop.balance("zoe") == 4300  # charged once for the 20 identical POSTs
     for before, after in (("none", "Pending"), ("Pending", "PaymentProcessing"), ("PaymentConfirmed", "Preparing")):
         assert metric(orders, "orderstream_state_transitions_total", aggregate="orders",
                       from_status=before, to_status=after) == 1, (before, after)
@@ -79,11 +85,16 @@ def test_the_order_api_end_to_end(shop):
                           lambda o: o["status"] == "Returned")
     assert returned["refund_id"]
     assert eventually(lambda: shop.balance("zoe"), lambda b: b == 5000) == 5000
+    cup = eventually(lambda: get(shop.url("catalog") + "/products/cup")[1], lambda p: p["on_hand"] == 10)
+    assert (cup["reserved"], cup["shipped"]) == (0, 0)  # the returned cup is back on the shelf
 
-    # the audit trail and its page
+    # the audit trail and its page; the 19 duplicate POSTs left no trace in it
     events = get(f"{orders}/orders/{order_id}/events")[1]["events"]
     assert {"OrderCreated", "ItemsReserved", "AccountDebited", "PaymentSucceeded", "ShipmentCreated",
-            "ShipmentDelivered", "OrderReturned"} <= {e["type"] for e in events}
+            "ShipmentDelivered", "OrderReturned", "ProductRestocked"} <= {e["type"] for e in events}
+    counts = {kind: sum(e["type"] == kind for e in events) for kind in ("OrderCreated", "ProductReserved",
+                                                                      "AccountDebited")}
+    assert counts == {"OrderCreated": 1, "ProductReserved": 1, "AccountDebited": 1}, counts
     assert [e["occurred_at"] for e in events] == sorted(e["occurred_at"] for e in events)
     with urllib.request.urlopen(f"{orders}/orders/{order_id}/view", timeout=30) as page:
         html = page.read().decode()
@@ -94,10 +105,10 @@ def test_the_order_api_end_to_end(shop):
     cases = [
         (b"{not json", 400, "body"),
         (order_body(items=[]), 422, "items"),
-        (order_body(items=[{"product_id": "cup", "quantity": 0, "unit_price": 700}]), 422, "items.0.quantity"),
-        (order_body(items=[{"product_id": "cup", "quantity": 1, "unit_price": 7.5}]), 422, "items.0.unit_price"),
-        (order_body(currency="euro"), 422, "currency"),
-        (order_body(payment_method="card"), 422, "body"),
+        (order_body(items=[{"product_id": "cup", "quantity": 0}]), 422, "items.0.quantity"),
+        (order_body(items=[{"product_id": "cup", "quantity": 1, "unit_price": 1}]), 422, "items.0.unit_price"),
+        (order_body(currency="EUR"), 422, "currency"),
+        (order_body(payment_method="card"), 422, "card_token"),
         (order_body(shipping_address=ADDRESS | {"country": "France"}), 422, "shipping_address.country"),
         (order_body(extra="x"), 422, "extra"),
         (b"{" + b'"a":"' + b"x" * 70_000 + b'"}', 413, "body"),
@@ -105,6 +116,35 @@ def test_the_order_api_end_to_end(shop):
     for body, status, field in cases:
         got = post(f"{orders}/orders", body, headers=AUTH)
         assert got[0] == status and got[1]["error"]["field"] == field, (body[:80], got)
-    assert get(f"{orders}/orders/nope")[0] == 404
+        if field in ("items.0.unit_price", "currency"):  # nobody sets their own price
+            assert got[1]["error"]["rule"] == "set_by_catalog" and "catalog" in got[1]["error"]["message"]
+    for path in ("/orders/nope", "/orders/nope/events", "/orders/nope/view"):
+        status, body = get(f"{orders}{path}")
+        assert (status, body["error"]["field"]) == (404, "id"), path
     assert post(f"{orders}/orders/nope/cancel", {"reason": "x"}, headers=AUTH)[0] == 404
+    status, body = call("DELETE", f"{orders}/orders/{order_id}", headers=AUTH)
+    assert status == 405 and "DELETE" in body["error"]["message"]  # JSON, like every error
     assert get(f"{orders}/orders/{order_id}?wait_for=settled&timeout=soon")[0] == 422
+
+
+@pytest.mark.parametrize("mode", ["orchestration", "choreography"])
+def test_an_order_can_be_cancelled_the_moment_it_is_accepted(workers, simulator, mode):
+    shop = start_system(workers, ORDERSTREAM_SAGA_MODE=mode, ORDERSTREAM_GATEWAY_URL=simulator,
+                        ORDERSTREAM_CARRIER_URL=simulator)
+    shop.product("cup", 20, price=700)
+    shop.account("zoe", 100_000)
+    eventually(lambda: shop.balance("zoe") if get(shop.url("catalog") + "/products/cup")[0] == 200 else 0,
+               lambda balance: balance == 100_000)
+    orders = shop.url("order")
+    cancelled = []
+    for _ in range(5):  # the cancel is sent before the order worker can have seen the order
+        order_id = post(f"{orders}/orders", order_body())[1]["order_id"]
+        status, body = post(f"{orders}/orders/{order_id}/cancel", {"reason": "changed my mind"})
+        assert status == 202, body
+        cancelled.append(order_id)
+    for order_id in cancelled:
+        order = shop.settled(order_id)
+        assert order["status"] == "Cancelled" and "changed my mind" in order["reason"]
+    assert shop.balance("zoe") == 100_000
+    cup = eventually(lambda: get(shop.url("catalog") + "/products/cup")[1], lambda p: p["reserved"] == 0)
+    assert cup["on_hand"] == 20

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.kafka
 
 def place(url: str, n: int) -> str:
     status, body = post(f"{url}/orders", {
-        "customer_id": f"c{n}", "account_id": f"a{n}", "currency": "EUR", "shipping_address": ADDRESS,
-        "items": [{"product_id": "p", "quantity": 1, "unit_price": 100 + n}]})
+        "customer_id": f"c{n}", "account_id": f"a{n}", "shipping_address": ADDRESS,
+        "items": [{"product_id": "p", "quantity": 1 + n}]})
     assert status == 202, body
     return body["order_id"]
 
@@ -24,17 +24,17 @@ def test_either_replica_answers_for_every_order_and_one_survives_the_other(worke
     b = workers("order", wait=False, replica="b", ORDERSTREAM_TABLE_STANDBY_REPLICAS="1")
     a.wait_ready()
     b.wait_ready()
-    orders = {place(a.url if n % 2 else b.url, n): 100 + n for n in range(8)}
+    orders = {place(a.url if n % 2 else b.url, n): 1 + n for n in range(8)}
 
     for replica in (a, b):
-        for order_id, price in orders.items():
+        for order_id, quantity in orders.items():
             status, order = eventually(lambda: get(f"{replica.url}/orders/{order_id}"), lambda r: r[0] == 200)
-            assert order["order_id"] == order_id and order["total_amount"] == price
+            assert order["order_id"] == order_id and order["items"][0]["quantity"] == quantity
     cancelled = next(iter(orders))
     assert post(f"{b.url}/orders/{cancelled}/cancel", {"reason": "asked b"})[0] == 202
     assert eventually(lambda: get(f"{a.url}/orders/{cancelled}")[1], lambda o: o["status"] == "Cancelled")
 
     a.kill(signal.SIGKILL)
-    for order_id, price in orders.items():
+    for order_id, quantity in orders.items():
         status, order = eventually(lambda: get(f"{b.url}/orders/{order_id}"), lambda r: r[0] == 200, timeout=120)
-        assert order["total_amount"] == price
+        assert order["items"][0]["quantity"] == quantity

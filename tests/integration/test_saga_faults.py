@@ -26,10 +26,10 @@ def test_killed_workers_lose_no_order_and_charge_nothing_twice(workers, env, sim
     for context in CONTEXTS:  # poison on every command topic
         produce(env.bootstrap, settings.topic(f"{context}.commands"), b"poison", b"\xff not a message")
 
-    orders = [shop.place("buyer", [("mug", 1, 300)]) for _ in range(10)]
+    orders = [shop.place("buyer", [("mug", 1)]) for _ in range(10)]
     for context in ("payment", "catalog"):
         shop.workers[context].kill(signal.SIGKILL)
-    orders += [shop.place("buyer", [("mug", 1, 300)]) for _ in range(10)]
+    orders += [shop.place("buyer", [("mug", 1)]) for _ in range(10)]
     for context in ("payment", "catalog"):
         shop.workers[context].start()
 
@@ -58,7 +58,7 @@ def test_a_step_that_never_answers_times_out_and_is_compensated(workers, mode):
     shop.product("lamp", 3)
     shop.account("waiter", 10_000)
     eventually(lambda: get(f"{shop.url('account')}/accounts/waiter"), lambda r: r[1].get("balance") == 10_000)
-    order_id = shop.place("waiter", [("lamp", 2, 1000)])  # no payment worker runs: nobody answers
+    order_id = shop.place("waiter", [("lamp", 2)])  # no payment worker runs: nobody answers
 
     order = eventually(lambda: get(f"{shop.url('order')}/orders/{order_id}")[1],
                        lambda o: o.get("status") == "Cancelled", timeout=90)
@@ -84,7 +84,7 @@ def test_replayed_topic_segments_cause_no_second_effect(workers, env, simulator)
     shop.product("book", 10, price=1500)
     shop.account("reader", 10_000)
     eventually(lambda: get(f"{shop.url('account')}/accounts/reader"), lambda r: r[1].get("balance") == 10_000)
-    orders = [shop.place("reader", [("book", 1, 1500)], payment_method=m, **extra)
+    orders = [shop.place("reader", [("book", 1)], payment_method=m, **extra)
               for m, extra in (("account", {}), ("card", {"card_token": "tok"}), ("account", {}))]
     before = [shop.settled(o) for o in orders]
     assert [o["status"] for o in before] == ["Preparing"] * 3
@@ -95,7 +95,7 @@ def test_replayed_topic_segments_cause_no_second_effect(workers, env, simulator)
         topic = settings.topic(f"{context}.commands")
         for record in read_all(env.bootstrap, topic):
             produce(env.bootstrap, topic, record.key, record.value, list(record.headers))
-    marker = shop.place("reader", [("book", 1, 1500)])  # processed after the replayed segments
+    marker = shop.place("reader", [("book", 1)])  # processed after the replayed segments
     assert shop.settled(marker)["status"] == "Preparing"
 
     assert [get(f"{shop.url('order')}/orders/{o}")[1]["status"] for o in orders] == ["Preparing"] * 3

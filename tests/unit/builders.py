@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta, timezone
 from itertools import count
 
-from orderstream.contracts.common import Address, OrderLine
+from orderstream.contracts.common import Address, Item, OrderLine
 from orderstream.contracts.envelope import Message
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -12,7 +12,11 @@ ADDRESS = Address(recipient="Ada Lovelace", line1="1 Analytical St", city="Londo
                   postal_code="N1 9GU", country="GB")
 
 
-def line(product_id: str = "p1", quantity: int = 1, unit_price: int = 500) -> OrderLine:
+def line(product_id: str = "p1", quantity: int = 1) -> Item:
+    return Item(product_id=product_id, quantity=quantity)
+
+
+def priced(product_id: str = "p1", quantity: int = 1, unit_price: int = 500) -> OrderLine:
     return OrderLine(product_id=product_id, quantity=quantity, unit_price=unit_price)
 
 

@@ -97,13 +97,14 @@ def test_customer_commands_and_rejections():
 
 def test_order_history_from_order_events():
     created = msg(OrderCreated, order_id="o1", customer_id="c1", account_id="a1",
-                  items=(line(),), total_amount=500, currency="EUR", shipping_address=ADDRESS,
+                  items=(line(),), shipping_address=ADDRESS,
                   payment_method="account", policy=SagaPolicy(), step="availability",
                   deadline=T0)
-    progressed = msg(OrderProgressed, order_id="o1", customer_id="c1", completed="payment",
-                     status="PaymentConfirmed", step="shipment", deadline=None)
+    progressed = msg(OrderProgressed, order_id="o1", customer_id="c1", completed="reservation",
+                     status="PaymentProcessing", step="payment", deadline=None,
+                     total_amount=500, currency="EUR")
     history = run(customers, "c1", [REGISTERED], created)
     state = fold(customers, "c1", [REGISTERED, *history,
                                    *customers.decide(progressed, fold(customers, "c1"))])
-    assert state.orders["o1"].status == "PaymentConfirmed"
+    assert state.orders["o1"].status == "PaymentProcessing"
     assert state.orders["o1"].total_amount == 500

@@ -3,14 +3,15 @@ from orderstream.catalog.reservation import reservations
 from orderstream.contracts.catalog import *  # noqa: F403
 from orderstream.contracts.ids import reservation_id_for
 
-from builders import fold, line, msg, run, strip, types
+from builders import fold, line, msg, priced, run, strip, types
 
 REGISTERED = msg(ProductRegistered, product_id="p1", sku="S1", name="Widget", price=500,
                  currency="EUR", on_hand=3)
 
 
-def reserved(order_id="o1", qty=2):
-    return msg(ProductReserved, product_id="p1", order_id=order_id, quantity=qty)
+def reserved(order_id="o1", qty=2, product_id="p1", price=500, currency="EUR"):
+    return msg(ProductReserved, product_id=product_id, order_id=order_id, quantity=qty,
+               unit_price=price, currency=currency)
 
 
 def test_register_then_repeat_and_conflict():
@@ -35,9 +36,10 @@ def test_check_stock_answers_free_units():
     assert out[0].available_qty == 3 and out[0].requested_qty == 5
 
 
-def test_reserve_moves_units_and_a_repeat_reserves_once():
+def test_reserve_moves_units_at_the_catalog_price_and_a_repeat_reserves_once():
     cmd = msg(ReserveProduct, product_id="p1", order_id="o1", quantity=2)
     out = run(products, "p1", [REGISTERED], cmd)
+    assert (out[0].unit_price, out[0].currency) == (500, "EUR")
     state = fold(products, "p1", [REGISTERED, *out])
     assert (state.on_hand, state.reserved) == (1, 2)
     assert strip(products.decide(cmd, state)) == strip(out)
@@ -94,9 +96,18 @@ def test_reserve_items_fans_out_and_collects():
     assert types(react(out[0])) == ["ReserveProduct", "ReserveProduct"]
     first = run(reservations, "o1", out, reserved())
     assert types(first) == ["LineReserved"]
-    last = run(reservations, "o1", [*out, *first],
-               msg(ProductReserved, product_id="p2", order_id="o1", quantity=1))
+    last = run(reservations, "o1", [*out, *first], reserved(qty=1, product_id="p2", price=300))
     assert types(last) == ["LineReserved", "ItemsReserved"]
+    assert last[1].items == (priced("p1", 2, 500), priced("p2", 1, 300))
+    assert (last[1].total_amount, last[1].currency) == (1300, "EUR")
+
+
+def test_lines_priced_in_two_currencies_are_not_reserved():
+    first = run(reservations, "o1", [started()], reserved())
+    out = run(reservations, "o1", [started(), *first],
+              reserved(qty=1, product_id="p2", price=300, currency="USD"))
+    assert types(out) == ["ItemsUnavailable"] and "USD" in out[0].reason
+    assert types(react(out[0])) == ["ReleaseProduct", "ReleaseProduct"]
 
 
 def test_unavailable_line_releases_every_line():
@@ -121,7 +132,8 @@ def test_check_availability_fan_out_and_shortage():
 
 
 def test_release_and_commit_and_their_rejections():
-    items_reserved = msg(ItemsReserved, order_id="o1", reservation_id="r", items=ITEMS)
+    items_reserved = msg(ItemsReserved, order_id="o1", reservation_id="r", total_amount=1300,
+                         currency="EUR", items=(priced("p1", 2, 500), priced("p2", 1, 300)))
     given = [started(), items_reserved]
     out = run(reservations, "o1", given, msg(ReleaseReservation, order_id="o1", reason="x"))
     assert types(out) == ["ReservationReleased"] and len(react(out[0])) == 2

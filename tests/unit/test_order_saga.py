@@ -28,7 +28,7 @@ def world(mode, stock=5, funds=10_000, **kw):
 
 def place(sim, order_id="o1", qty=2, **kw):
     return sim.send(msg(CreateOrder, order_id=order_id, customer_id="c1", account_id="a1",
-                        items=(line("p1", qty),), currency="EUR", shipping_address=ADDRESS,
+                        items=(line("p1", qty),), shipping_address=ADDRESS,
                         policy=SagaPolicy(mode=sim.mode), **kw)).run()
 
 
@@ -49,7 +49,7 @@ def test_happy_path_to_delivery_and_return(mode):
     sim.send(track("delivered")).run()
     assert outcome(sim)[0] == "Delivered"
     sim.send(msg(RequestReturn, order_id="o1", reason="broken")).run()
-    assert outcome(sim) == ("Returned", (), (3, 0, 2), 10_000)
+    assert outcome(sim) == ("Returned", (), (5, 0, 0), 10_000)  # refunded and back on the shelf
     assert sim.state("customers", "c1").orders["o1"].status == "Returned"
 
 
@@ -125,7 +125,7 @@ def test_stale_deadline_is_ignored():
 
 def test_order_rejections():
     created = msg(OrderCreated, order_id="o1", customer_id="c1", account_id="a1",
-                  items=(line(),), total_amount=500, currency="EUR", shipping_address=ADDRESS,
+                  items=(line(),), shipping_address=ADDRESS,
                   payment_method="account", policy=SagaPolicy(), step="availability",
                   deadline=later(10))
     for cmd, given in [(msg(CancelOrder, order_id="o1", reason="x"), []),
@@ -133,11 +133,8 @@ def test_order_rejections():
                        (msg(UpdateOrderStatus, order_id="o1", status="Delivered", reason="x"),
                         [created]),
                        (msg(CreateOrder, order_id="o1", customer_id="c2", account_id="a1",
-                            items=(line(),), currency="EUR", shipping_address=ADDRESS),
-                        [created]),
-                       (msg(CreateOrder, order_id="o2", customer_id="c2", account_id="a1",
-                            items=(line(unit_price=0),), currency="EUR",
-                            shipping_address=ADDRESS), [])]:
+                            items=(line(),), shipping_address=ADDRESS),
+                        [created])]:
         out = run(orders, cmd.key, given, cmd)
         assert types(out) == ["OrderTransitionRejected"] and out[0].reason
 
@@ -158,7 +155,7 @@ def test_manual_status_update_commits_stock():
 
 def test_saga_functions_event_in_commands_out():
     created = msg(OrderCreated, order_id="o1", customer_id="c1", account_id="a1",
-                  items=(line(),), total_amount=500, currency="EUR", shipping_address=ADDRESS,
+                  items=(line(),), shipping_address=ADDRESS,
                   payment_method="account", policy=SagaPolicy(), step="availability",
                   deadline=later(10))
     state = fold(orders, "o1", [created])

@@ -50,13 +50,15 @@ def test_card_goes_through_the_gateway_port():
     assert run(payments, "pay1", out, no)[0].reason == "declined"
 
 
-def test_prepare_then_charge_and_charge_without_terms():
-    prepared = run(payments, "pay1", [], msg(PreparePayment, **TERMS))
+def test_prepare_then_charge_the_reserved_total_and_charge_without_terms():
+    payer = {k: v for k, v in TERMS.items() if k not in ("amount", "currency")}
+    prepared = run(payments, "pay1", [], msg(PreparePayment, **payer))
     assert types(prepared) == ["PaymentPrepared"]
-    assert types(run(payments, "pay1", prepared, msg(ChargePayment, payment_id="pay1",
-                                                     order_id="o1"))) == ["PaymentStarted"]
-    assert types(run(payments, "pay1", [], msg(ChargePayment, payment_id="pay1",
-                                               order_id="o1"))) == ["PaymentFailed"]
+    charge = msg(ChargePayment, payment_id="pay1", order_id="o1", amount=1300, currency="EUR")
+    started = run(payments, "pay1", prepared, charge)
+    assert types(started) == ["PaymentStarted"] and started[0].amount == 1300
+    assert types(payment_react(started[0])) == ["DebitAccount"]
+    assert types(run(payments, "pay1", [], charge)) == ["PaymentFailed"]
 
 
 def test_refund_never_exceeds_capture():

@@ -33,7 +33,7 @@ def command(action, mode):
     match action:
         case ("order", order_id, qty, product):
             return msg(CreateOrder, order_id=order_id, customer_id="c1", account_id="a1",
-                       items=(line(product, qty),), currency="EUR", shipping_address=ADDRESS,
+                       items=(line(product, qty),), shipping_address=ADDRESS,
                        policy=SagaPolicy(mode=mode))
         case ("cancel", order_id):
             return msg(CancelOrder, order_id=order_id, reason="changed mind")

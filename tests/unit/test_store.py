@@ -11,7 +11,7 @@ from orderstream.contracts.account import CreditAccount, OpenAccount
 from orderstream.contracts.catalog import RegisterProduct, ReleaseProduct, ReserveProduct
 from orderstream.contracts.order import CreateOrder
 from orderstream.order.decider import orders
-from orderstream.runtime.store import AggregateStore
+from orderstream.runtime.store import SEEN, AggregateStore
 
 from builders import ADDRESS, T0, line, msg
 
@@ -25,7 +25,7 @@ class DictTables:
 
 
 def run(store: AggregateStore, command) -> list:
-    state = store.load("pen", command)
+    state, _ = store.load("pen", command)
     events = products.decide(command, state)
     if events:
         store.store("pen", products.fold(state, events))
@@ -59,7 +59,7 @@ def test_a_replayed_reserve_finds_its_hold_and_reserves_nothing_more():
 
     replayed = run(store, reserve)
     assert [e.type for e in replayed] == ["ProductReserved"]  # the original answer, no new hold
-    assert store.load("pen", reserve).holds["o1"].status == "released"
+    assert store.load("pen", reserve)[0].holds["o1"].status == "released"
     product = store.get("pen")
     assert (product.on_hand, product.reserved) == (4, 1)
 
@@ -76,7 +76,7 @@ def test_a_row_from_before_entries_moved_out_keeps_its_holds():
 
     run(store, msg(ReserveProduct, product_id="pen", order_id="o2", quantity=1))
     assert set(app.tables["products-holds"]) == {"pen/o1", "pen/o2"}
-    assert store.load("pen", msg(ReleaseProduct, product_id="pen", order_id="o1")).holds["o1"].quantity == 2
+    assert store.load("pen", msg(ReleaseProduct, product_id="pen", order_id="o1"))[0].holds["o1"].quantity == 2
 
 
 def test_an_order_waits_in_the_timers_table_only_while_a_step_has_a_deadline():
@@ -84,10 +84,10 @@ def test_an_order_waits_in_the_timers_table_only_while_a_step_has_a_deadline():
     store = AggregateStore(app, orders, partitions=4)
 
     def run_order(command):
-        state = store.load("o1", command)
+        state, _ = store.load("o1", command)
         store.store("o1", orders.fold(state, orders.decide(command, state)))
 
-    run_order(msg(CreateOrder, order_id="o1", customer_id="c1", account_id="a1", currency="EUR",
+    run_order(msg(CreateOrder, order_id="o1", customer_id="c1", account_id="a1",
                   items=(line(),), shipping_address=ADDRESS))
     waiting = store.get("o1")
     assert waiting.deadline is not None and store.due(T0) == []
@@ -102,7 +102,7 @@ def test_an_account_shows_its_recent_transactions_yet_answers_any_repeat_as_befo
     store = AggregateStore(app, accounts, partitions=4)
 
     def run_account(command):
-        state = store.load("a1", command)
+        state, _ = store.load("a1", command)
         events = accounts.decide(command, state)
         store.store("a1", accounts.fold(state, events))
         return events
@@ -120,3 +120,14 @@ def test_an_account_shows_its_recent_transactions_yet_answers_any_repeat_as_befo
     again = run_account(first)  # long out of the recent list: the ledger still knows it
     assert [(e.transaction_id, e.new_balance) for e in again] == [(original[0].transaction_id, 10)]
     assert store.get("a1").balance == 10 * (RECENT + 20)
+
+
+def test_a_row_remembers_the_last_message_ids_it_applied_with_their_offsets():
+    store = AggregateStore(DictTables(), products, partitions=4)
+    register = msg(RegisterProduct, product_id="pen", sku="PEN", name="Pen", price=250,
+                   currency="EUR", on_hand=5)
+    state = products.fold(products.initial("pen"), products.decide(register, products.initial("pen")))
+    store.store("pen", state, {f"m{n}": n for n in range(40)})
+    loaded, seen = store.load("pen", register)
+    assert loaded == state and store.get("pen") == state
+    assert seen == {f"m{n}": n for n in range(40 - SEEN, 40)}  # only the latest SEEN
