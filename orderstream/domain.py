@@ -1,6 +1,7 @@
 """The shape of a pure aggregate (a decider): what the runtime needs to drive it.
 
-decide(command, state) -> events; evolve(state, event) -> state; state starts at initial().
+decide(command, state) -> events; evolve(state, event) -> state; state starts at initial();
+react(event) -> the commands the aggregate sends its own context when it records an event.
 A decider imports only contracts and the standard library: no faust, no I/O, no clock.
 """
 
@@ -38,8 +39,35 @@ class Decider(Generic[S]):
     wake_at: Callable[[S], datetime | None] | None = None  # the seed's receive timeout: when the
     # runtime should wake this aggregate up; kept in a table of its own, so a scan reads only
     # aggregates waiting for something, not every aggregate ever stored
+    react: Callable[[Any], list[Message]] | None = None
+    folds: tuple[type[Message], ...] = ()      # other contexts' events folded straight into the
+    # state, appending no event of its own: a read model of them (a customer's order history)
 
     def fold(self, state: S, events: Iterable[Message]) -> S:
         for event in events:
             state = self.evolve(state, event)
         return state
+
+    def apply(self, message: Message, state: S) -> tuple[list[Message], S]:
+        """The events a message causes, and the state after them."""
+        if isinstance(message, self.folds):
+            return [], self.evolve(state, message)
+        events = self.decide(message, state)
+        return events, self.fold(state, events)
+
+
+Saga = Callable[[Message, BaseModel], list[Message]]
+"""The saga's part in a context: (event, state after it) -> the commands of the next steps."""
+
+
+def no_saga(event: Message, state: BaseModel) -> list[Message]:
+    return []
+
+
+def follow_up(decider: Decider, saga: Saga, event: Message, state: BaseModel,
+              now: datetime) -> list[Message]:
+    """The commands an event causes: its aggregate's own reactions, then the saga's next steps,
+    each starting `now` (the live loop's clock; a simulation keeps the event's time)."""
+    commands = (decider.react(event) if decider.react else []) + saga(event, state)
+    return [c if c.occurred_at == now else c.model_copy(update={"occurred_at": now})
+            for c in commands]

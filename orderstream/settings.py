@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     web_advertised_host: str | None = None
     web_max_body_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024)
     liveness_stall_seconds: float = Field(60.0, ge=5, le=3600)
+    actor_batch_max: int = Field(500, ge=1, le=10_000)  # commands an actor takes in one step at most
 
     saga_mode: SagaMode = SagaMode.orchestration
     step_timeout_seconds: float = Field(10.0, gt=0, le=3600)

@@ -1,9 +1,11 @@
 """AccountService: its aggregates as actors on Faust (see orderstream/account/decider.py)."""
 
-from orderstream.account import decider
+from orderstream.account import decider, views
 from orderstream.runtime.actor import ActorSystem
+from orderstream.saga import saga_for
+from orderstream.settings import load
 
-system = ActorSystem("account", decider.DECIDERS)
+settings = load()
+system = ActorSystem("account", decider.DECIDERS, saga_for(settings.saga_mode), settings)
 app = system.app
-
-from orderstream.account import views  # noqa: E402,F401  (registers the web views on app)
+views.api.serve(system)

@@ -178,8 +178,11 @@ def evolve(state: Account, event: AccountEvent) -> Account:
             return state.model_copy(update={"frozen": True, "freeze_reason": event.reason})
         case AccountUnfrozen():
             return state.model_copy(update={"frozen": False, "freeze_reason": ""})
+        case AccountOpened() | AccountValid() | AccountInvalid() | AccountDebited() \
+                | AccountCredited() | CreditRefused() | AccountRejected():
+            return state  # already applied, or nothing to change
         case _:
-            return state
+            assert_never(event)
 
 
 def _refuse(state: Account, payment_id: str, refusal: Refusal) -> Account:
@@ -216,7 +219,3 @@ accounts = Decider[Account](
     decide=decide, evolve=evolve, entries=Entries("ledger", key=_reference))
 
 DECIDERS = (accounts,)
-
-
-def react(event: Message) -> list[Message]:
-    return []

@@ -2,12 +2,11 @@
 
 from pydantic import Field
 
-from orderstream.account.app import system
 from orderstream.contracts.account import CreditAccount, FreezeAccount, OpenAccount
 from orderstream.contracts.common import Currency, Id, PositiveAmount, Reason
 from orderstream.runtime.web import Api, Body, href, not_found
 
-api = Api(system, "orderstream account API")
+api = Api("orderstream account API")
 
 
 class OpenRequest(Body):

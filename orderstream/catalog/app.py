@@ -1,9 +1,11 @@
 """CatalogService: its aggregates as actors on Faust (see orderstream/catalog/decider.py)."""
 
-from orderstream.catalog import decider
+from orderstream.catalog import decider, views
 from orderstream.runtime.actor import ActorSystem
+from orderstream.saga import saga_for
+from orderstream.settings import load
 
-system = ActorSystem("catalog", decider.DECIDERS)
+settings = load()
+system = ActorSystem("catalog", decider.DECIDERS, saga_for(settings.saga_mode), settings)
 app = system.app
-
-from orderstream.catalog import views  # noqa: E402,F401  (registers the web views on app)
+views.api.serve(system)

@@ -9,12 +9,10 @@ hold behind: a reserve that arrives after its own release is refused.
 from typing import Literal, assert_never
 
 from orderstream.contracts.catalog import (
-    AvailabilityCheckStarted, CheckStock, CommitProduct, ItemsRestocked, ItemsUnavailable,
-    ProductCommitted, ProductRegistered, ProductRejected, ProductReleased, ProductReserved,
-    ProductRestocked, ProductUnavailable, RegisterProduct, ReleaseProduct, ReservationCommitted,
-    ReservationReleased, ReservationStarted, ReserveProduct, RestockProduct, StockChecked,
-    StockUpdated, UpdateStock)
-from orderstream.contracts.common import Item, Value
+    CheckStock, CommitProduct, ProductCommitted, ProductRegistered, ProductRejected,
+    ProductReleased, ProductReserved, ProductRestocked, ProductUnavailable, RegisterProduct,
+    ReleaseProduct, ReserveProduct, RestockProduct, StockChecked, StockUpdated, UpdateStock)
+from orderstream.contracts.common import Value
 from orderstream.contracts.envelope import Message, derive
 from orderstream.catalog.reservation import reservations
 from orderstream.domain import Decider, Entries
@@ -156,8 +154,12 @@ def evolve_product(state: Product, event: ProductEvent) -> Product:
                                    hold.model_copy(update={"status": "restocked"}),
                                    shipped=state.shipped - hold.quantity,
                                    on_hand=state.on_hand + hold.quantity)
+        case ProductRegistered() | StockUpdated() | StockChecked() | ProductReserved() \
+                | ProductUnavailable() | ProductReleased() | ProductCommitted() | ProductRestocked() \
+                | ProductRejected():
+            return state  # already applied, or nothing to change
         case _:
-            return state
+            assert_never(event)
 
 
 products = Decider[Product](
@@ -170,22 +172,3 @@ products = Decider[Product](
 
 
 DECIDERS = (products, reservations)
-
-_FAN_OUT: dict[type[Message], type[Message]] = {
-    AvailabilityCheckStarted: CheckStock, ReservationStarted: ReserveProduct,
-    ReservationReleased: ReleaseProduct, ReservationCommitted: CommitProduct,
-    ItemsRestocked: RestockProduct}
-
-
-def react(event: Message) -> list[Message]:
-    """Commands the reservation sends to its products when it records an event."""
-    command = _FAN_OUT.get(type(event))
-    if isinstance(event, ItemsUnavailable) and event.stage == "reserve":
-        command = ReleaseProduct  # all or nothing: every line goes back
-    if command is None:
-        return []
-    lines: tuple[Item, ...] = getattr(event, "items")
-    sized = command in (CheckStock, ReserveProduct)
-    return [derive(event, command, salt=line.product_id, product_id=line.product_id,
-                   order_id=event.key, **({"quantity": line.quantity} if sized else {}))
-            for line in lines]

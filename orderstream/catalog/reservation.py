@@ -8,10 +8,11 @@ including the ones whose answer is still in flight (the product remembers the re
 from typing import Literal, assert_never
 
 from orderstream.contracts.catalog import (
-    AvailabilityCheckStarted, CheckAvailability, CommitReservation, ItemsAvailable,
-    ItemsReserved, ItemsRestocked, ItemsUnavailable, LineChecked, LineReserved, ProductReserved,
-    ProductUnavailable, ReleaseReservation, ReservationCommitted, ReservationRejected,
-    ReservationReleased, ReservationStarted, ReserveItems, RestockItems, StockChecked)
+    AvailabilityCheckStarted, CheckAvailability, CheckStock, CommitProduct, CommitReservation,
+    ItemsAvailable, ItemsReserved, ItemsRestocked, ItemsUnavailable, LineChecked, LineReserved,
+    ProductReserved, ProductUnavailable, ReleaseProduct, ReleaseReservation,
+    ReservationCommitted, ReservationRejected, ReservationReleased, ReservationStarted,
+    ReserveItems, ReserveProduct, RestockItems, RestockProduct, StockChecked)
 from orderstream.contracts.common import Item, OrderLine, Value, total_of
 from orderstream.contracts.envelope import Message, derive
 from orderstream.contracts.ids import reservation_id_for
@@ -134,9 +135,7 @@ def _product_reserved(cmd: ProductReserved, state: Reservation) -> list[Message]
     line = derive(cmd, LineReserved, order_id=cmd.order_id, product_id=cmd.product_id,
                   unit_price=cmd.unit_price, currency=cmd.currency)
     after = evolve(state, line)
-    if len(after.priced) < len(state.lines):
-        return [line]
-    return [line, _reserved(cmd, after)]
+    return [line] if len(after.priced) < len(state.lines) else [_reserved(cmd, after)]
 
 
 def _reserved(cause: Message, state: Reservation) -> ItemsReserved:
@@ -195,8 +194,9 @@ def evolve(state: Reservation, event: ReservationEvent) -> Reservation:
             priced = OrderLine(**held.model_dump(), unit_price=event.unit_price)
             return state.model_copy(update={"held": (*state.held, priced),
                                             "currency": event.currency})
-        case ItemsReserved() if state.status == "reserving":
-            return state.model_copy(update={"status": "reserved"})
+        case ItemsReserved() if state.status == "reserving":  # the last line with it
+            return state.model_copy(update={"status": "reserved", "held": event.items,
+                                            "currency": event.currency})
         case ReservationReleased() if state.status not in ("released", "committed"):
             return state.model_copy(update={"status": "released",
                                             "release_reason": event.reason})
@@ -204,8 +204,12 @@ def evolve(state: Reservation, event: ReservationEvent) -> Reservation:
             return state.model_copy(update={"status": "committed"})
         case ItemsRestocked() if state.status == "committed":
             return state.model_copy(update={"status": "restocked"})
+        case AvailabilityCheckStarted() | LineChecked() | ItemsAvailable() | ItemsUnavailable() \
+                | ReservationStarted() | LineReserved() | ItemsReserved() | ReservationReleased() \
+                | ReservationCommitted() | ItemsRestocked() | ReservationRejected():
+            return state  # already applied, or nothing to change
         case _:
-            return state
+            assert_never(event)
 
 
 def _shortage(event: ItemsUnavailable) -> Shortage:
@@ -213,9 +217,29 @@ def _shortage(event: ItemsUnavailable) -> Shortage:
                     available_qty=event.available_qty, stage=event.stage, reason=event.reason)
 
 
+_FAN_OUT: dict[type[Message], type[Message]] = {
+    AvailabilityCheckStarted: CheckStock, ReservationStarted: ReserveProduct,
+    ReservationReleased: ReleaseProduct, ReservationCommitted: CommitProduct,
+    ItemsRestocked: RestockProduct}
+
+
+def fan_out(event: Message) -> list[Message]:
+    """Commands the reservation sends to its products when it records an event."""
+    command = _FAN_OUT.get(type(event))
+    if isinstance(event, ItemsUnavailable) and event.stage == "reserve":
+        command = ReleaseProduct  # all or nothing: every line goes back
+    if command is None:
+        return []
+    lines: tuple[Item, ...] = getattr(event, "items")
+    sized = command in (CheckStock, ReserveProduct)
+    return [derive(event, command, salt=line.product_id, product_id=line.product_id,
+                   order_id=event.key, **({"quantity": line.quantity} if sized else {}))
+            for line in lines]
+
+
 reservations = Decider[Reservation](
     name="reservations",
     commands=(CheckAvailability, ReserveItems, ReleaseReservation, CommitReservation,
               RestockItems, StockChecked, ProductReserved, ProductUnavailable),
     state=Reservation, initial=lambda order_id: Reservation(order_id=order_id),
-    decide=decide, evolve=evolve)
+    decide=decide, evolve=evolve, react=fan_out)

@@ -2,13 +2,12 @@
 
 from pydantic import Field, ValidationError
 
-from orderstream.catalog.app import system
 from orderstream.contracts.catalog import RegisterProduct, UpdateStock
 from orderstream.contracts.common import Amount, Count, Currency, Id, Quantity, Text
 from orderstream.contracts.ids import reservation_id_for
 from orderstream.runtime.web import Api, Body, href, invalid, not_found
 
-api = Api(system, "orderstream catalog API")
+api = Api("orderstream catalog API")
 
 
 class RegisterRequest(Body):

@@ -2,8 +2,6 @@
 
 import json
 
-from pydantic import BaseModel
-
 from orderstream.contracts import account, catalog, customer, order, payment, shipment
 from orderstream.contracts.envelope import Message
 
@@ -28,19 +26,25 @@ MESSAGES: dict[str, type[Message]] = {
 def decode(data: bytes | str) -> Message:
     """Decode one JSON message; ValueError for bad JSON or an unknown type, pydantic
     ValidationError (a ValueError) naming the field and the rule for invalid fields."""
-    try:
-        name = json.loads(data).get("type")
-    except (ValueError, AttributeError) as exc:
-        raise ValueError(f"message is not a JSON object: {exc}") from None
+    raw = data.encode() if isinstance(data, str) else data
+    return message_type(raw).model_validate_json(raw)
+
+
+PREFIX = b'{"type":"'
+
+
+def message_type(raw: bytes) -> type[Message]:
+    """The class a message names in `type`. Ours write it first (`{"type":"...`), so it is read
+    without parsing the message twice; anything else is parsed to find it."""
+    if raw.startswith(PREFIX) and (end := raw.find(b'"', len(PREFIX))) > 0:
+        name: object = raw[len(PREFIX):end].decode(errors="replace")
+    else:
+        try:
+            name = json.loads(raw).get("type")
+        except (ValueError, AttributeError) as exc:
+            raise ValueError(f"message is not a JSON object: {exc}") from None
     cls = MESSAGES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise ValueError(f"unknown message type {name!r}; known: {len(MESSAGES)} types, "
                          f"see orderstream/contracts/README.md")
-    return cls.model_validate_json(data)
-
-
-def encode(message: BaseModel) -> bytes:
-    return message.model_dump_json().encode()
-
-
-__all__ = ["MESSAGES", "Message", "decode", "encode"]
+    return cls

@@ -5,7 +5,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from orderstream.contracts.common import Address, Amount, Currency, Id, Reason, Text
+from orderstream.contracts.common import Address, Id, Reason, Text
 from orderstream.contracts.envelope import Message
 
 Email = str  # validated by the pattern on the fields below; email-validator is not pinned
@@ -71,11 +71,3 @@ class CustomerRejected(CustomerMessage):
     command: Text
     reason: Reason
 
-
-class OrderHistoryRecorded(CustomerMessage):
-    """The customer's view of one order changed: built from the order's own events."""
-    type: Literal["OrderHistoryRecorded"] = "OrderHistoryRecorded"
-    order_id: Id
-    status: Text
-    total_amount: Amount | None = None
-    currency: Currency | None = None

@@ -118,8 +118,11 @@ class OrderProgressed(OrderEvent):
     currency: Currency | None = None
 
 
-class OrderConfirmed(OrderEvent):
+class OrderConfirmed(OrderProgressed):
+    """The last step of the flow is done (the label is made): paid, reserved, to be shipped.
+    Carries the total at catalog prices, for whoever follows the order (the customer)."""
     type: Literal["OrderConfirmed"] = "OrderConfirmed"
+    completed: Step = "shipment"
     status: OrderStatus = "Preparing"
     tracking_number: str
 

@@ -1,9 +1,11 @@
 """CustomerService: its aggregates as actors on Faust (see orderstream/customer/decider.py)."""
 
-from orderstream.customer import decider
+from orderstream.customer import decider, views
 from orderstream.runtime.actor import ActorSystem
+from orderstream.saga import saga_for
+from orderstream.settings import load
 
-system = ActorSystem("customer", decider.DECIDERS)
+settings = load()
+system = ActorSystem("customer", decider.DECIDERS, saga_for(settings.saga_mode), settings)
 app = system.app
-
-from orderstream.customer import views  # noqa: E402,F401  (registers the web views on app)
+views.api.serve(system)

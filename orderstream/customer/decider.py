@@ -1,5 +1,9 @@
-"""Customer: profile, shipping addresses, active/suspended, and the order history, which is
-built from the order context's events (routed here by their `customer_id`)."""
+"""Customer: profile, shipping addresses, active/suspended, and the order history.
+
+The history is a read model of the order context's events (routed here by their `customer_id`):
+each is folded straight into the customer's state, appending no event of its own — the order's
+events are the record. The customer shows its latest RECENT orders; order.events has them all.
+"""
 
 from datetime import datetime
 from typing import Literal, assert_never
@@ -7,18 +11,19 @@ from typing import Literal, assert_never
 from orderstream.contracts.common import Address, Value
 from orderstream.contracts.customer import (
     CustomerReactivated, CustomerRegistered, CustomerRejected, CustomerSuspended,
-    OrderHistoryRecorded, ReactivateCustomer, RegisterCustomer, ShippingAddressUpdated,
-    SuspendCustomer, UpdateShippingAddress)
+    ReactivateCustomer, RegisterCustomer, ShippingAddressUpdated, SuspendCustomer,
+    UpdateShippingAddress)
 from orderstream.contracts.envelope import Message, derive
 from orderstream.contracts.order import (
-    OrderCancelled, OrderConfirmed, OrderCreated, OrderFailed, OrderProgressed,
-    OrderReturned, OrderReturnRequested, OrderStatusUpdated)
+    OrderCancelled, OrderConfirmed, OrderCreated, OrderFailed, OrderReturned,
+    OrderReturnRequested, OrderStatusUpdated)
 from orderstream.domain import Decider
 
-ORDER_EVENTS = (OrderCreated, OrderProgressed, OrderConfirmed, OrderFailed, OrderCancelled,
-                OrderStatusUpdated, OrderReturnRequested, OrderReturned)
-OrderEvents = (OrderCreated | OrderProgressed | OrderConfirmed | OrderFailed | OrderCancelled
-               | OrderStatusUpdated | OrderReturnRequested | OrderReturned)
+ORDER_EVENTS = (OrderCreated, OrderConfirmed, OrderFailed, OrderCancelled, OrderStatusUpdated,
+                OrderReturnRequested, OrderReturned)
+OrderEvents = (OrderCreated | OrderConfirmed | OrderFailed | OrderCancelled | OrderStatusUpdated
+               | OrderReturnRequested | OrderReturned)
+RECENT = 100
 
 
 class OrderSummary(Value):
@@ -41,9 +46,9 @@ class Customer(Value):
 
 
 CustomerCommand = (RegisterCustomer | UpdateShippingAddress | SuspendCustomer
-                   | ReactivateCustomer | OrderEvents)
+                   | ReactivateCustomer)
 CustomerEvent = (CustomerRegistered | ShippingAddressUpdated | CustomerSuspended
-                 | CustomerReactivated | CustomerRejected | OrderHistoryRecorded)
+                 | CustomerReactivated | CustomerRejected | OrderEvents)
 
 
 def decide(cmd: CustomerCommand, state: Customer) -> list[Message]:
@@ -67,20 +72,8 @@ def decide(cmd: CustomerCommand, state: Customer) -> list[Message]:
             if not state.registered:
                 return [_rejected(cmd, "no such customer")]
             return [derive(cmd, CustomerReactivated, customer_id=cmd.customer_id)]
-        case (OrderCreated() | OrderProgressed() | OrderConfirmed() | OrderFailed()
-              | OrderCancelled() | OrderStatusUpdated() | OrderReturnRequested()
-              | OrderReturned()):
-            return _record(cmd)
         case _:
             assert_never(cmd)
-
-
-def _record(event: OrderEvents) -> list[Message]:
-    """The total arrives with the reservation, at catalog prices (OrderProgressed)."""
-    return [derive(event, OrderHistoryRecorded, customer_id=event.customer_id,
-                   order_id=event.order_id, status=event.status,
-                   total_amount=getattr(event, "total_amount", None),
-                   currency=getattr(event, "currency", None))]
 
 
 def _rejected(cmd: Message, reason: str) -> CustomerRejected:
@@ -100,24 +93,30 @@ def evolve(state: Customer, event: CustomerEvent) -> Customer:
                                             "suspension_reason": event.reason})
         case CustomerReactivated():
             return state.model_copy(update={"status": "active", "suspension_reason": ""})
-        case OrderHistoryRecorded():
-            return state.model_copy(update={"orders": {
-                **state.orders, event.order_id: _summary(state, event)}})
+        case (OrderCreated() | OrderConfirmed() | OrderFailed() | OrderCancelled()
+              | OrderStatusUpdated() | OrderReturnRequested() | OrderReturned()):
+            return _record(state, event)
+        case CustomerRegistered() | CustomerRejected():
+            return state  # already applied, or nothing to change
         case _:
-            return state
+            assert_never(event)
 
 
-def _summary(state: Customer, event: OrderHistoryRecorded) -> OrderSummary:
+def _record(state: Customer, event: OrderEvents) -> Customer:
+    """The order's latest status; its total once confirmed (catalog prices, OrderConfirmed)."""
     known = state.orders.get(event.order_id)
-    if known is None:
-        return OrderSummary(status=event.status, total_amount=event.total_amount,
-                            currency=event.currency, placed_at=event.occurred_at,
-                            updated_at=event.occurred_at)
-    if event.occurred_at < known.updated_at:
-        return known  # a late, older status must not overwrite a newer one
-    return known.model_copy(update={"status": event.status, "updated_at": event.occurred_at,
-                                    "total_amount": event.total_amount or known.total_amount,
-                                    "currency": event.currency or known.currency})
+    total, currency = getattr(event, "total_amount", None), getattr(event, "currency", None)
+    if known is None and isinstance(event, OrderCreated):
+        summary = OrderSummary(status=event.status, placed_at=event.occurred_at,
+                               updated_at=event.occurred_at)
+        return state.model_copy(update={"orders": dict(list(
+            {**state.orders, event.order_id: summary}.items())[-RECENT:])})
+    if known is None or event.occurred_at < known.updated_at:
+        return state  # an order no longer among the latest, or a late, older status
+    summary = known.model_copy(update={"status": event.status, "updated_at": event.occurred_at,
+                                       "total_amount": total or known.total_amount,
+                                       "currency": currency or known.currency})
+    return state.model_copy(update={"orders": {**state.orders, event.order_id: summary}})
 
 
 customers = Decider[Customer](
@@ -125,10 +124,6 @@ customers = Decider[Customer](
     commands=(RegisterCustomer, UpdateShippingAddress, SuspendCustomer, ReactivateCustomer,
               *ORDER_EVENTS),
     state=Customer, initial=lambda customer_id: Customer(customer_id=customer_id),
-    decide=decide, evolve=evolve)
+    decide=decide, evolve=evolve, folds=ORDER_EVENTS)
 
 DECIDERS = (customers,)
-
-
-def react(event: Message) -> list[Message]:
-    return []

@@ -4,10 +4,9 @@ from orderstream.contracts.common import Address, Id, Reason, Text
 from orderstream.contracts.customer import (_EMAIL, _LABEL, Email, Label, ReactivateCustomer,
                                             RegisterCustomer, SuspendCustomer,
                                             UpdateShippingAddress)
-from orderstream.customer.app import system
 from orderstream.runtime.web import Api, Body, href, not_found
 
-api = Api(system, "orderstream customer API")
+api = Api("orderstream customer API")
 
 
 class RegisterRequest(Body):

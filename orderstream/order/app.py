@@ -5,13 +5,17 @@ import logging
 from datetime import UTC, datetime
 
 from orderstream.contracts.envelope import derived_id
-from orderstream.order import decider
+from orderstream.order import decider, views
+from orderstream.order.deadlines import overdue
+from orderstream.order.orchestration import orchestrate
 from orderstream.runtime.actor import ActorSystem
-from orderstream.saga.deadlines import overdue
+from orderstream.saga import saga_for
+from orderstream.settings import load
 
 log = logging.getLogger(__name__)
 
-system = ActorSystem("order", decider.DECIDERS)
+settings = load()
+system = ActorSystem("order", decider.DECIDERS, saga_for(settings.saga_mode, orchestrate), settings)
 app = system.app
 orders = system.stores["orders"]
 sent: dict[str, str] = {}  # order id -> the deadline message this process sent for it
@@ -36,4 +40,4 @@ async def expire_overdue_steps() -> None:
             await system.send_now(command)
 
 
-from orderstream.order import views  # noqa: E402,F401
+views.api.serve(system)

@@ -3,7 +3,7 @@
 Commands come from the edge (CreateOrder, CancelOrder, RequestReturn, UpdateOrderStatus), from
 the runtime's deadline scan (StepDeadlinePassed), and as replies from the other contexts,
 routed here by their `order_id`. The order records which steps are done and which
-compensations are outstanding; saga/orchestration.py turns its events into commands.
+compensations are outstanding; orchestration.py turns its events into commands.
 """
 
 from typing import assert_never
@@ -17,7 +17,7 @@ from orderstream.contracts.order import (
 from orderstream.domain import Decider
 from orderstream.order.replies import REPLIES, Reply, cancelled, on_reply
 from orderstream.order.state import Order, evolve
-from orderstream.saga.flow import CANCELLABLE, FLOWS, deadline, undo_for
+from orderstream.order.flow import CANCELLABLE, FLOW, deadline, undo_for
 
 MANUAL = {("Preparing", "Shipped"), ("Shipped", "Delivered")}
 
@@ -47,7 +47,7 @@ def _create(cmd: CreateOrder, state: Order) -> list[Message]:
     if state.status is not None and state.customer_id != cmd.customer_id:
         return [_rejected(cmd, state, "Pending", "order id already used by another customer")]
     source = cmd if state.status is None else state  # a repeat restates the original
-    first = FLOWS[source.policy.mode][0]
+    first = FLOW[0]
     start = state.created_at or cmd.occurred_at
     return [derive(cmd, OrderCreated, order_id=cmd.order_id, customer_id=source.customer_id,
                    account_id=source.account_id, items=source.items,
@@ -117,7 +117,3 @@ orders = Decider[Order](
     decide=decide, evolve=evolve, wake_at=lambda order: order.deadline)
 
 DECIDERS = (orders,)
-
-
-def react(event: Message) -> list[Message]:
-    return []  # the order's outgoing commands are the saga's: see orderstream.saga

@@ -19,7 +19,7 @@ from orderstream.contracts.shipment import (ShipmentCancelled, ShipmentCreated,
                                             ShipmentDelivered, ShipmentDispatched,
                                             ShipmentFailed, ShipmentRejected)
 from orderstream.order.state import Order
-from orderstream.saga.flow import (FAILED_STATUS, STATUS_WHILE, TIMED, UNDO_DONE, deadline,
+from orderstream.order.flow import (FLOW, FAILED_STATUS, STATUS_WHILE, TIMED, UNDO_DONE, deadline,
                                    next_step, undo_for)
 
 STEP_REPLIES = (ItemsAvailable, ItemsUnavailable, ItemsReserved, AccountValid, AccountInvalid,
@@ -94,28 +94,28 @@ def classify(reply: Message) -> tuple[Step, bool, dict[str, Any]]:
 
 
 def _progress(reply: Message, state: Order, step: Step, refs: dict[str, Any]) -> list[Message]:
-    events: list[Message] = [_progressed(reply, state, step, refs)]
-    if step == "shipment":
-        events.append(derive(reply, OrderConfirmed, order_id=state.order_id,
-                             customer_id=state.customer_id,
-                             tracking_number=refs["tracking_number"]))
-    return events
+    return [_progressed(reply, state, step, refs)]
 
 
 def _last(state: Order, step: Step) -> bool:
     """Was `step` the last thing that happened? Then a repeated reply restates it."""
-    after = next_step(state.policy.mode, step)
+    after = next_step(step)
     return state.done[-1] == step and state.step == after and state.status == STATUS_WHILE[after]
 
 
 def _progressed(reply: Message, state: Order, step: Step, refs: dict[str, Any],
                 restate: bool = False) -> Message:
-    after = next_step(state.policy.mode, step)
+    after = next_step(step)
     if restate:  # a redelivered reply: the step and deadline already recorded
         due = state.deadline
     else:
         due = deadline(state.policy, reply.occurred_at, 1, state.order_id, after or "done") \
             if after in TIMED else None
+    if step == FLOW[-1]:  # the flow is done: confirmed, with what it costs
+        return derive(reply, OrderConfirmed, order_id=state.order_id,
+                      customer_id=state.customer_id, completed=step, status=STATUS_WHILE[after],
+                      step=after, deadline=due, total_amount=state.total_amount,
+                      currency=state.currency, **{"tracking_number": state.tracking_number, **refs})
     return derive(reply, OrderProgressed, order_id=state.order_id,
                   customer_id=state.customer_id, completed=step, status=STATUS_WHILE[after],
                   step=after, deadline=due, **refs)

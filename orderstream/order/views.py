@@ -9,12 +9,10 @@ from orderstream.contracts.common import Address, Id, Items, Reason
 from orderstream.contracts.order import CancelOrder, CreateOrder, RequestReturn, SagaPolicy
 from orderstream.contracts.payment import CardToken, PaymentMethod, card_needs_token
 from orderstream.order import audit, page
-from orderstream.order.app import system
 from orderstream.runtime.web import Api, ApiError, Body, Html, href, not_found
-from orderstream.saga.flow import CANCELLABLE, TERMINAL
+from orderstream.order.flow import CANCELLABLE, TERMINAL
 
-api = Api(system, "orderstream order API")
-settings = system.settings
+api = Api("orderstream order API")
 CATALOG_FIELDS = ("unit_price", "currency", "total_amount")
 WAIT_PARAMS = [
     {"name": "wait_for", "in": "query", "required": False,
@@ -42,10 +40,10 @@ class ReasonBody(Body):
 
 
 def policy() -> SagaPolicy:
-    return SagaPolicy(mode=settings.saga_mode.value,
-                      step_timeout_ms=int(settings.step_timeout_seconds * 1000),
-                      max_retries=settings.step_max_retries,
-                      backoff_base_ms=int(settings.retry_backoff_seconds * 1000))
+    return SagaPolicy(mode=api.settings.saga_mode.value,
+                      step_timeout_ms=int(api.settings.step_timeout_seconds * 1000),
+                      max_retries=api.settings.step_max_retries,
+                      backoff_base_ms=int(api.settings.retry_backoff_seconds * 1000))
 
 
 def view(state) -> dict:
@@ -70,7 +68,7 @@ def settled(state, wanted: str) -> bool:
 
 
 def placed(order_id: str):
-    state = system.state_of("orders", order_id)
+    state = api.system.state_of("orders", order_id)
     return state if state is not None and state.status is not None else None
 
 
@@ -80,7 +78,7 @@ async def order(order_id: str):
     catching up on the order's partition the answer is 503 (retry), never a wrong 404."""
     if (state := placed(order_id)) is not None:
         return state
-    if not await system.caught_up(order_id):
+    if not await api.system.caught_up(order_id):
         raise ApiError(503, f"the order service is catching up; order {order_id!r} is not known "
                        "yet; retry", "order_id", "catching_up")
     if (state := placed(order_id)) is None:
@@ -128,14 +126,14 @@ async def get_order(request, order_id: str):
          table="orders", key="order_id")
 async def events(request, order_id: str):
     await order(order_id)
-    return 200, {"order_id": order_id, "events": await audit.trail(settings, order_id)}
+    return 200, {"order_id": order_id, "events": await audit.trail(api.settings, order_id)}
 
 
 @api.get("/orders/{order_id}/view", "A page showing the order's timeline across contexts",
          returns="an HTML page", media="text/html", table="orders", key="order_id")
 async def timeline(request, order_id: str):
     await order(order_id)
-    return 200, Html(page.render(order_id, await audit.trail(settings, order_id)))
+    return 200, Html(page.render(order_id, await audit.trail(api.settings, order_id)))
 
 
 @api.post("/orders/{order_id}/cancel", "Cancel an order before it ships (compensates done steps)",

@@ -4,12 +4,15 @@ from orderstream.adapters import GatewayResult, PaymentGateway, ServiceUnavailab
 from orderstream.contracts.envelope import derive
 from orderstream.contracts.payment import (GatewayChargeRequested, GatewayRefundRequested,
                                            RecordGatewayRefundResult, RecordGatewayResult)
-from orderstream.payment import decider
+from orderstream.payment import decider, views
 from orderstream.runtime.actor import ActorSystem
+from orderstream.saga import saga_for
+from orderstream.settings import load
 
-system = ActorSystem("payment", decider.DECIDERS)
+settings = load()
+system = ActorSystem("payment", decider.DECIDERS, saga_for(settings.saga_mode), settings)
 app = system.app
-gateway = PaymentGateway.from_settings(system.settings)
+gateway = PaymentGateway.from_settings(settings)
 
 
 async def call_gateway(event: GatewayChargeRequested | GatewayRefundRequested):
@@ -31,5 +34,4 @@ async def call_gateway(event: GatewayChargeRequested | GatewayRefundRequested):
 
 
 system.port((GatewayChargeRequested, GatewayRefundRequested), call_gateway, close=gateway.close)
-
-from orderstream.payment import views  # noqa: E402,F401
+views.api.serve(system)

@@ -166,16 +166,6 @@ def _evolve_refund(state: Payment, event: RefundStarted | PaymentRefunded | Refu
     return state.model_copy(update={"refunds": {**state.refunds, event.refund_id: refund}})
 
 
-payments = Decider[Payment](
-    name="payments",
-    commands=(ProcessPayment, PreparePayment, ChargePayment, CancelPayment, RefundPayment,
-              RecordGatewayResult, RecordGatewayRefundResult, AccountDebited,
-              InsufficientFunds, DebitRefused, AccountCredited, CreditRefused),
-    state=Payment, initial=lambda payment_id: Payment(payment_id=payment_id),
-    decide=decide, evolve=evolve)
-
-DECIDERS = (payments,)
-
 
 def react(event: Message) -> list[Message]:
     """Account payments: move the money through the account context."""
@@ -191,3 +181,14 @@ def react(event: Message) -> list[Message]:
                            payment_id=event.payment_id)]
         case _:
             return []
+
+
+payments = Decider[Payment](
+    name="payments",
+    commands=(ProcessPayment, PreparePayment, ChargePayment, CancelPayment, RefundPayment,
+              RecordGatewayResult, RecordGatewayRefundResult, AccountDebited,
+              InsufficientFunds, DebitRefused, AccountCredited, CreditRefused),
+    state=Payment, initial=lambda payment_id: Payment(payment_id=payment_id),
+    decide=decide, evolve=evolve, react=react)
+
+DECIDERS = (payments,)

@@ -1,15 +1,14 @@
 """Payment HTTP API: a payment with its charge and refunds (payments start from the order saga)."""
 
-from orderstream.payment.app import system
 from orderstream.runtime.web import Api, not_found
 
-api = Api(system, "orderstream payment API")
+api = Api("orderstream payment API")
 
 
 @api.get("/payments/{payment_id}", "A payment: its charge, captured amount and refunds",
          table="payments", key="payment_id")
 async def get_payment(request, payment_id: str):
-    payment = system.state_of("payments", payment_id)
+    payment = api.system.state_of("payments", payment_id)
     if payment is None:
         raise not_found("payment", payment_id)
     return 200, payment.model_dump(mode="json", exclude={"card_token"}) | {

@@ -1,38 +1,41 @@
-"""The one actor loop: load state -> decide -> store state -> publish events -> send reactions.
+"""The one actor loop: take the commands ready -> load -> decide -> write rows -> send -> ack.
 
 A context's aggregates live in Faust tables (RocksDB + changelog) keyed by aggregate id, which
 is also the Kafka key of its command topic, so one partition — one agent with concurrency=1 —
-processes each aggregate's messages serially. State and outgoing messages of one command are
-produced in one agent step; Faust flushes the producer before committing the offset, so a crash
-in between means redelivery, and the deciders answer a redelivery with the original outcome.
+processes each aggregate's messages serially. The agent takes every command ready (up to
+ORDERSTREAM_ACTOR_BATCH_MAX, never waiting for more), decides a partition's commands in order on
+states kept in memory, writes each touched row once, sends the events and commands they cause,
+and only then acknowledges the records. Faust flushes the producer before committing the offsets,
+so a crash in between means redelivery, and the deciders answer a redelivery with the original
+outcome.
 """
 
 import asyncio
 import logging
 import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
+from faust.streams import _current_event
 from faust.types import TP, EventT, StreamT
 from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
 
 from orderstream.contracts import decode
 from orderstream.contracts.envelope import Message
-from orderstream.domain import Decider
+from orderstream.contracts.routes import route
+from orderstream.domain import Decider, Saga, follow_up, no_saga
 from orderstream.runtime.app import ContextApp, make_app
 from orderstream.runtime.codec import encode, headers
 from orderstream.runtime.deadletter import park
 from orderstream.runtime.kafka import client_kwargs
 from orderstream.runtime.retry import RetryPolicy
-from orderstream.runtime.store import AggregateStore
-from orderstream.saga.choreography import choreograph
-from orderstream.saga.orchestration import orchestrate
-from orderstream.saga.routing import reactions, routes
-from orderstream.settings import SagaMode, Settings, load
+from orderstream.runtime.store import AggregateStore, Seen
+from orderstream.settings import Settings, load
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("orderstream")
@@ -49,8 +52,10 @@ class UnknownMessage(ValueError):
 class ActorSystem:
     """One bounded context on Faust: its topics, tables and agents."""
 
-    def __init__(self, context: str, deciders: Sequence[Decider], settings: Settings | None = None):
+    def __init__(self, context: str, deciders: Sequence[Decider], saga: Saga = no_saga,
+                 settings: Settings | None = None):
         self.context = context
+        self.saga = saga
         self.settings = settings or load()
         self.app: ContextApp = make_app(context, self.settings)
         self.deciders = {d.name: d for d in deciders}
@@ -108,43 +113,43 @@ class ActorSystem:
         await self._edge.send_and_wait(self.settings.topic(f"{message.context}.commands"), encode(message),
                                        key=message.key.encode(), headers=headers(message))
 
-    async def handle(self, key: str, message: Message, offset: int) -> list[Message]:
-        """Decide `message` (the command record at `offset`) on its aggregate; a message this
-        aggregate applied from another record already is a duplicate, answered with nothing."""
+    def decide(self, event: EventT, rows: "Rows", out: list) -> None:
+        """Decide the command record `event` on its aggregate's state in `rows`; keep the new
+        state in `rows` and what is to be sent in `out`. A message this aggregate applied from
+        another record already is a duplicate, answered with nothing."""
+        if not event.key:
+            raise ValueError("message has no key: every command is keyed by its aggregate id")
+        message, key, offset = decode(event.value), event.key.decode(), event.message.offset
         decider = self.route.get(type(message))
         if decider is None:
             raise UnknownMessage(f"{self.context} does not handle {message.type}")
-        store = self.stores[decider.name]
-        before, seen = store.load(key, message)
-        if seen.get(message.message_id, offset) != offset:
-            self.metrics.duplicates.labels(self.context, message.type).inc()
-            return []
-        events = decider.decide(message, before)
-        if not events:
-            return []
-        state = decider.fold(before, events)
-        seen.pop(message.message_id, None)
-        store.store(key, state, {**seen, message.message_id: offset})
-        self.metrics.moved(decider.name, before, state)
-        for event in events:
-            await self.events.send(key=key.encode(), value=encode(event), headers=headers(event))
-        for event in events:
-            await self.publish(event, state)
-        return events
+        with tracer.start_as_current_span(f"{self.context} {message.type}",
+                                          context=propagate.extract(_carrier(event))):
+            started = time.perf_counter()
+            before, seen = rows.load(decider, key, message)
+            if seen.get(message.message_id, offset) != offset:
+                self.metrics.duplicates.labels(self.context, message.type).inc()
+                return
+            events, state = decider.apply(message, before)
+            if state != before:  # a restated outcome changes nothing: the row stays as it is
+                seen.pop(message.message_id, None)
+                rows.put(decider, key, state, {**seen, message.message_id: offset})
+                self.metrics.moved(decider.name, before, state)
+            out.extend(self.follow(decider, key, events, state))
+            self.metrics.processed(message.type, time.perf_counter() - started, events)
 
-    async def publish(self, event: Message, state: BaseModel) -> None:
-        """Deliver an event to the aggregates that consume it as a reply, then send the commands
-        it causes: the context's own reactions and the saga's next steps (see saga/routing.py)."""
-        for context, _, key in routes(event):
-            await self.send(event, key, context)
-        commands = reactions(event)
-        if self.settings.saga_mode == SagaMode.orchestration and event.context == "order":
-            commands += orchestrate(state, event)
-        elif self.settings.saga_mode == SagaMode.choreography:
-            commands += choreograph(event)
-        now = datetime.now(UTC)  # the agent is an edge: a step starts when it is sent
-        for command in commands:
-            await self.send(command.model_copy(update={"occurred_at": now}))
+    def follow(self, decider: Decider, key: str, events: list[Message], state: BaseModel) -> list:
+        """What to send for the events of one command: the events to the context's event log;
+        each to the aggregate that consumes it as a reply (contracts/routes.py); the commands
+        each causes (domain.follow_up), which start now: the agent is an edge."""
+        now = datetime.now(UTC)
+        out = [(self.events, key, event) for event in events]
+        for event in events:
+            if (reply := route(event)) is not None:
+                out.append((self.topic(f"{reply[0]}.commands"), reply[1], event))
+            out += [(self.topic(f"{c.context}.commands"), c.key, c)
+                    for c in follow_up(decider, self.saga, event, state, now)]
+        return out
 
     def port(self, kinds: tuple[type[Message], ...], call: Callable[[Any], Awaitable[list[Message]]],
              close: Callable[[], Awaitable[None]], concurrency: int = 8) -> None:
@@ -165,18 +170,46 @@ class ActorSystem:
                 await self.send(command)
 
     async def _actor(self, stream: StreamT) -> None:
-        async for event in stream.events():
-            await self._guarded(event, self._process)
+        """Every command ready is taken in one batch (one at a time when idle, so no waiting);
+        a partition's commands are decided in order, each touched row is written once, then
+        everything is sent, and only then are the records acknowledged (at least once)."""
+        stream = stream.noack()
+        async for batch in ready(stream, self.settings.actor_batch_max):
+            for events in by_partition(batch).values():
+                await self._process(events)
+            for event in batch:
+                await stream.ack(event)
+            self.app.last_progress = time.monotonic()
 
-    async def _process(self, event: EventT) -> None:
-        if not event.key:
-            raise ValueError("message has no key: every command is keyed by its aggregate id")
-        message = decode(event.value)
-        with tracer.start_as_current_span(f"{self.context} {message.type}",
-                                          context=propagate.extract(_carrier(event))):
-            started = time.perf_counter()
-            events = await self.handle(event.key.decode(), message, event.message.offset)
-            self.metrics.processed(message.type, time.perf_counter() - started, events)
+    async def _process(self, events: list[EventT]) -> None:
+        rows, out = Rows(self.stores), []
+        for event in events:
+            try:
+                self.decide(event, rows, out)
+            except Exception as error:  # a pure decision that failed fails again: park it
+                await self._park(event, error)
+        try:
+            await self.retry.run(lambda: self._write(events[-1], rows, out), retry_on=(Exception,),
+                                 never=PERMANENT, on_retry=lambda n, error, wait: self._log_retry(
+                                     events[-1], n, error, wait))
+        except Exception as error:
+            for event in events:
+                await self._park(event, error)
+        tp = events[-1].message.tp
+        self.position[tp] = max(self.position.get(tp, 0), events[-1].message.offset + 1)
+
+    async def _write(self, last: EventT, rows: "Rows", out: list) -> None:
+        token = _current_event.set(weakref.ref(last))  # a table writes to its event's partition
+        try:
+            rows.write()
+        finally:
+            _current_event.reset(token)
+        for topic, key, message in out:
+            await topic.send(key=key.encode(), value=encode(message), headers=headers(message))
+
+    async def _park(self, event: EventT, error: BaseException) -> None:
+        self.metrics.deadletters.labels(self.context, event.message.topic, type(error).__name__).inc()
+        await park(self.deadletter, event, error, self.context)
 
     async def _guarded(self, event: EventT, step: Callable[[EventT], Any]) -> None:
         """Run one step; park what can never succeed; retry what may; never kill the agent."""
@@ -184,11 +217,8 @@ class ActorSystem:
             await self.retry.run(lambda: step(event), retry_on=(Exception,), never=PERMANENT,
                                  on_retry=lambda n, error, wait: self._log_retry(event, n, error, wait))
         except Exception as error:  # the agent must keep processing the rest
-            self.metrics.deadletters.labels(self.context, event.message.topic, type(error).__name__).inc()
-            await park(self.deadletter, event, error, self.context)
+            await self._park(event, error)
         self.app.last_progress = time.monotonic()
-        tp = event.message.tp
-        self.position[tp] = max(self.position.get(tp, 0), event.message.offset + 1)
 
     async def _close(self, app: ContextApp, **_: Any) -> None:
         for close in self._closing:
@@ -201,6 +231,45 @@ class ActorSystem:
         self.metrics.retries.labels(self.context, m.topic).inc()
         log.warning("%s: transient %s on %s[%s]@%s (attempt %d); retrying in %.2fs", self.context,
                     type(error).__name__, m.topic, m.partition, m.offset, attempt, delay)
+
+
+class Rows:
+    """The rows a batch touched, in memory until it is written: a row is written once per batch,
+    however many of the batch's commands it took."""
+
+    def __init__(self, stores: dict[str, AggregateStore]):
+        self.stores = stores
+        self.touched: dict[tuple[str, str], tuple[BaseModel, Seen]] = {}
+
+    def load(self, decider: Decider, key: str, message: Message) -> tuple[BaseModel, Seen]:
+        store = self.stores[decider.name]
+        if (found := self.touched.get((decider.name, key))) is None:
+            return store.load(key, message)
+        return store.with_entry(key, found[0], message), dict(found[1])
+
+    def put(self, decider: Decider, key: str, state: BaseModel, seen: Seen) -> None:
+        self.touched[(decider.name, key)] = (state, seen)
+
+    def write(self) -> None:
+        for (name, key), (state, seen) in self.touched.items():
+            self.stores[name].store(key, state, seen)
+
+
+async def ready(stream: StreamT, limit: int) -> AsyncIterator[list[EventT]]:
+    """The events ready now, up to `limit` at a time: never waits for a batch to fill."""
+    queue, batch = stream.channel.queue, []
+    async for event in stream.events():
+        batch.append(event)
+        if len(batch) >= limit or queue.empty():
+            yield batch
+            batch = []
+
+
+def by_partition(events: list[EventT]) -> dict[TP, list[EventT]]:
+    found: dict[TP, list[EventT]] = {}
+    for event in events:
+        found.setdefault(event.message.tp, []).append(event)
+    return found
 
 
 def _carrier(event: EventT) -> dict[str, str]:

@@ -7,13 +7,16 @@ Entry rows are keyed `<aggregate id>/<entry key>`. They are written while proces
 of the aggregate, so Faust puts them in the changelog partition of that message: the same
 partition as the aggregate's own row, recovered together with it.
 
-An aggregate that wants to be woken up (`Decider.wake_at`, e.g. an order whose saga step has a
-deadline) also has a row in `<name>-timers` until it no longer waits, so a timer scans only those.
-
 A row also remembers the ids of the last SEEN messages the aggregate applied, with the offset
 each came at (a JSON line before the state's JSON): the runtime answers a message seen before at
 another offset (a duplicate POST, a replayed segment) with nothing, while a redelivery of the
 very same record after a crash is decided again, so that its events reach Kafka after all.
+
+An aggregate that wants to be woken up (`Decider.wake_at`, e.g. an order whose saga step has a
+deadline) is listed in `<name>-timers` while it waits: written when it starts waiting, deleted
+when it stops, so a timer scans only the aggregates waiting for something. The deadline itself
+lives in the aggregate's row; the store keeps the deadlines of the aggregates it has seen wait in
+memory, and reads the rows of the others once (after a restart or a rebalance).
 """
 
 import json
@@ -44,12 +47,13 @@ class AggregateStore(Generic[S]):
         self.timers = next(tables) if decider.wake_at else None
         self.entry = (TypeAdapter(get_args(decider.state.model_fields[decider.entries.field].annotation)[1])
                       if decider.entries else None)  # the type of one entry, e.g. Hold
+        self.wake: dict[str, datetime] = {}  # deadlines of waiting aggregates known in memory
 
     def get(self, key: str) -> S | None:
         """The aggregate's row (without its entries), as a view reads it."""
-        return self._read(key)[0]
+        return self.read(key)[0]
 
-    def _read(self, key: str) -> tuple[S | None, Seen]:
+    def read(self, key: str) -> tuple[S | None, Seen]:
         raw = self.rows.get(key)
         if not raw:
             return None, {}
@@ -61,15 +65,21 @@ class AggregateStore(Generic[S]):
     def load(self, key: str, message: BaseModel) -> tuple[S, Seen]:
         """The state `message` is decided on: the row plus the one entry the message names; and
         the ids of the messages applied last."""
-        state, seen = self._read(key)
+        state, seen = self.read(key)
         state = self.decider.initial(key) if state is None else state
+        return self.with_entry(key, state, message), seen
+
+    def with_entry(self, key: str, state: S, message: BaseModel) -> S:
+        """`state` with the entry `message` names added from its row, unless it holds it already."""
         spec = self.decider.entries
         name = spec.key(message) if spec else None
-        raw = self.entries.get(f"{key}/{name}") if name is not None else None
+        if name is None or name in getattr(state, spec.field):
+            return state
+        raw = self.entries.get(f"{key}/{name}")
         if raw is None:
-            return state, seen
+            return state
         return state.model_copy(update={spec.field: {**getattr(state, spec.field),
-                                                     name: self.entry.validate_json(raw)}}), seen
+                                                     name: self.entry.validate_json(raw)}})
 
     def store(self, key: str, state: S, seen: Seen | None = None) -> None:
         spec = self.decider.entries
@@ -85,12 +95,23 @@ class AggregateStore(Generic[S]):
             self._wake(key, self.decider.wake_at(state))
 
     def _wake(self, key: str, at: datetime | None) -> None:
-        if at is not None and self.timers.get(key) != (raw := at.isoformat().encode()):
-            self.timers[key] = raw
-        elif at is None and self.timers.get(key) is not None:
+        waiting = key in self.wake or self.timers.get(key) is not None
+        if at is not None:
+            if not waiting:
+                self.timers[key] = b""
+            self.wake[key] = at
+        elif waiting:
+            self.wake.pop(key, None)
             del self.timers[key]
 
     def due(self, now: datetime) -> list[str]:
         """Aggregates whose wake-up time has come, among those this worker holds."""
-        return [key.decode() if isinstance(key, bytes) else key for key, at in list(self.timers.items())
-                if datetime.fromisoformat(at.decode()) <= now]
+        listed = {key.decode() if isinstance(key, bytes) else key for key in list(self.timers.keys())}
+        for key in set(self.wake) - listed:  # no longer ours (rebalanced away)
+            del self.wake[key]
+        for key in listed - set(self.wake):  # ours since a restart or a rebalance
+            state = self.get(key)
+            at = self.decider.wake_at(state) if state is not None else None
+            if at is not None:
+                self.wake[key] = at
+        return [key for key, at in self.wake.items() if at <= now]

@@ -72,11 +72,19 @@ def not_found(what: str, key: str) -> ApiError:
 
 
 class Api:
-    def __init__(self, system, title: str):
-        self.system, self.app, self.settings = system, system.app, system.settings
+    """A context's routes, declared by its views module and served on its system by its app.py
+    (`api.serve(system)`), so views never import the app that serves them."""
+
+    def __init__(self, title: str):
         self.title = title
         self.routes: dict[str, dict[str, dict]] = {}
+        self.system: Any = None
+
+    def serve(self, system) -> None:
+        self.system, self.app, self.settings = system, system.app, system.settings
         self._page("/openapi.json", {"get": {"handler": self._openapi, "doc": None}})
+        for path, methods in self.routes.items():
+            self._page(path, methods)
 
     def get(self, path: str, summary: str, table: str | None = None, key: str = "", **doc: Any):
         return self._register("get", path, summary, table=table, key=key, mutating=False, **doc)
@@ -87,10 +95,7 @@ class Api:
 
     def _register(self, method: str, path: str, summary: str, **doc: Any):
         def decorate(handler: Handler) -> Handler:
-            first = path not in self.routes
             self.routes.setdefault(path, {})[method] = {"handler": handler, "summary": summary, **doc}
-            if first:
-                self._page(path, self.routes[path])
             return handler
         return decorate
 

@@ -18,7 +18,7 @@ from orderstream.contracts.payment import (ChargePayment, PaymentAlreadyProcesse
                                            RefundPayment)
 from orderstream.contracts.shipment import (PrepareShipment, ScheduleShipment,
                                             ShipmentDispatched, ShipmentFailed)
-from orderstream.saga.flow import compensations, return_refund, take_back
+from orderstream.saga.compensations import compensations, return_refund, take_back
 
 
 def choreograph(event: Message) -> list[Message]:

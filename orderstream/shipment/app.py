@@ -4,11 +4,14 @@ from orderstream.adapters import Carrier, ServiceUnavailable
 from orderstream.contracts.envelope import derive
 from orderstream.contracts.shipment import LabelRequested, RecordCarrierResult
 from orderstream.runtime.actor import ActorSystem
-from orderstream.shipment import decider
+from orderstream.saga import saga_for
+from orderstream.settings import load
+from orderstream.shipment import decider, views
 
-system = ActorSystem("shipment", decider.DECIDERS)
+settings = load()
+system = ActorSystem("shipment", decider.DECIDERS, saga_for(settings.saga_mode), settings)
 app = system.app
-carrier = Carrier.from_settings(system.settings)
+carrier = Carrier.from_settings(settings)
 
 
 async def request_label(event: LabelRequested):
@@ -26,5 +29,4 @@ async def request_label(event: LabelRequested):
 
 
 system.port((LabelRequested,), request_label, close=carrier.close)
-
-from orderstream.shipment import views  # noqa: E402,F401
+views.api.serve(system)

@@ -167,7 +167,3 @@ shipments = Decider[Shipment](
     decide=decide, evolve=evolve)
 
 DECIDERS = (shipments,)
-
-
-def react(event: Message) -> list[Message]:
-    return []

@@ -4,9 +4,8 @@ from pydantic import Field
 
 from orderstream.contracts.shipment import TrackingStatus, UpdateShipmentStatus
 from orderstream.runtime.web import Api, Body, href
-from orderstream.shipment.app import system
 
-api = Api(system, "orderstream shipment API")
+api = Api("orderstream shipment API")
 
 
 class StatusRequest(Body):
@@ -28,7 +27,7 @@ async def get_shipment(request, shipment_id: str):
           body=StatusRequest, table="shipments", key="shipment_id")
 async def update_status(request, shipment_id: str):
     body = await api.body(request, StatusRequest)
-    shipment = system.state_of("shipments", shipment_id)  # answered by the owner: its state is here
+    shipment = api.system.state_of("shipments", shipment_id)  # answered by the owner: its state is here
     order_id = getattr(shipment, "order_id", "") or None  # the update joins the order's trail
     command = api.command(UpdateShipmentStatus, request, correlation_id=order_id, shipment_id=shipment_id,
                           status=body.status, location=body.location)

@@ -15,7 +15,7 @@ from orderstream.contracts.account import AccountCredited, AccountDebited
 from orderstream.contracts.catalog import ReserveItems
 from orderstream.contracts.common import Address, Item
 from orderstream.contracts.envelope import Message
-from orderstream.contracts.order import OrderCreated, OrderProgressed, SagaPolicy
+from orderstream.contracts.order import OrderConfirmed, OrderCreated, SagaPolicy
 from orderstream.contracts.payment import ProcessPayment, RefundPayment
 from orderstream.contracts.shipment import CreateShipment
 from orderstream.runtime.codec import encode
@@ -134,15 +134,14 @@ def test_customer_api(workers, env):
 
     send(env, new(OrderCreated, order_id="o-1", customer_id="c-1", account_id="a-1",
                   items=(Item(product_id="p-1", quantity=2),), shipping_address=Address(**ADDRESS),
-                  payment_method="account", policy=SagaPolicy(), step="availability",
+                  payment_method="account", policy=SagaPolicy(), step="reservation",
                   deadline=NOW + timedelta(seconds=10)), context="customer", key="c-1")
-    send(env, new(OrderProgressed, order_id="o-1", customer_id="c-1", completed="reservation",
-                  status="PaymentProcessing", step="payment", deadline=NOW + timedelta(seconds=10),
-                  total_amount=1000, currency="EUR"), context="customer", key="c-1")
+    send(env, new(OrderConfirmed, order_id="o-1", customer_id="c-1", step="dispatch", deadline=None,
+                  tracking_number="TRK-1", total_amount=1000, currency="EUR"), context="customer", key="c-1")
     orders = eventually(lambda: get(f"{url}/customers/c-1/orders"),
                         lambda r: r[1]["orders"] and r[1]["orders"][0]["total_amount"])[1]
     assert [(o["order_id"], o["status"], o["total_amount"], o["currency"]) for o in orders["orders"]] == [
-        ("o-1", "PaymentProcessing", 1000, "EUR")]
+        ("o-1", "Preparing", 1000, "EUR")]
 
     assert error(get(f"{url}/customers/nope")) == (404, "id", "unknown_id")
     assert error(get(f"{url}/customers/nope/orders")) == (404, "id", "unknown_id")

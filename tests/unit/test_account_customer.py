@@ -1,10 +1,10 @@
 from orderstream.account.decider import accounts
 from orderstream.contracts.account import *  # noqa: F403
 from orderstream.contracts.customer import *  # noqa: F403
-from orderstream.contracts.order import OrderCreated, OrderProgressed, SagaPolicy
-from orderstream.customer.decider import customers
+from orderstream.contracts.order import OrderConfirmed, OrderCreated, SagaPolicy
+from orderstream.customer.decider import RECENT, customers
 
-from builders import ADDRESS, T0, fold, line, msg, run, strip, types
+from builders import ADDRESS, T0, fold, later, line, msg, run, strip, types
 
 OPENED = msg(AccountOpened, account_id="a1", customer_id="c1", currency="EUR")
 FUNDED = msg(AccountCredited, account_id="a1", credit_id="t1", transaction_id="x1",
@@ -95,16 +95,18 @@ def test_customer_commands_and_rejections():
         assert types(run(customers, "c1", [], cmd)) == ["CustomerRejected"]
 
 
-def test_order_history_from_order_events():
-    created = msg(OrderCreated, order_id="o1", customer_id="c1", account_id="a1",
-                  items=(line(),), shipping_address=ADDRESS,
-                  payment_method="account", policy=SagaPolicy(), step="availability",
-                  deadline=T0)
-    progressed = msg(OrderProgressed, order_id="o1", customer_id="c1", completed="reservation",
-                     status="PaymentProcessing", step="payment", deadline=None,
-                     total_amount=500, currency="EUR")
-    history = run(customers, "c1", [REGISTERED], created)
-    state = fold(customers, "c1", [REGISTERED, *history,
-                                   *customers.decide(progressed, fold(customers, "c1"))])
-    assert state.orders["o1"].status == "PaymentProcessing"
-    assert state.orders["o1"].total_amount == 500
+def test_order_history_is_folded_from_order_events_and_keeps_the_latest_orders():
+    def created(order_id, at=T0):
+        return msg(OrderCreated, order_id=order_id, customer_id="c1", account_id="a1", at=at,
+                   items=(line(),), shipping_address=ADDRESS, payment_method="account",
+                   policy=SagaPolicy(), step="reservation", deadline=T0)
+    confirmed = msg(OrderConfirmed, order_id="o1", customer_id="c1", step="dispatch", at=later(1),
+                    deadline=None, tracking_number="TRK", total_amount=500, currency="EUR")
+    state = fold(customers, "c1", [REGISTERED])
+    for message in (created("o1"), confirmed, created("o1")):  # a late repeat changes nothing
+        events, state = customers.apply(message, state)
+        assert events == []  # the order's events are the record; the customer appends none
+    assert state.orders["o1"].status == "Preparing" and state.orders["o1"].total_amount == 500
+    for n in range(2, RECENT + 2):
+        state = customers.apply(created(f"o{n}", later(n)), state)[1]
+    assert len(state.orders) == RECENT and "o1" not in state.orders

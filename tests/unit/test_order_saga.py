@@ -8,8 +8,8 @@ from orderstream.contracts.payment import ProcessPayment
 from orderstream.contracts.shipment import UpdateShipmentStatus
 from orderstream.order.decider import orders
 from orderstream.saga.choreography import choreograph
-from orderstream.saga.orchestration import orchestrate
-from orderstream.saga.simulate import Ports, Simulation
+from orderstream.local.simulate import Ports, Simulation
+from orderstream.order.orchestration import orchestrate
 
 from builders import ADDRESS, T0, fold, later, line, msg, run, types
 
@@ -126,7 +126,7 @@ def test_stale_deadline_is_ignored():
 def test_order_rejections():
     created = msg(OrderCreated, order_id="o1", customer_id="c1", account_id="a1",
                   items=(line(),), shipping_address=ADDRESS,
-                  payment_method="account", policy=SagaPolicy(), step="availability",
+                  payment_method="account", policy=SagaPolicy(), step="reservation",
                   deadline=later(10))
     for cmd, given in [(msg(CancelOrder, order_id="o1", reason="x"), []),
                        (msg(RequestReturn, order_id="o1", reason="x"), [created]),
@@ -156,14 +156,14 @@ def test_manual_status_update_commits_stock():
 def test_saga_functions_event_in_commands_out():
     created = msg(OrderCreated, order_id="o1", customer_id="c1", account_id="a1",
                   items=(line(),), shipping_address=ADDRESS,
-                  payment_method="account", policy=SagaPolicy(), step="availability",
+                  payment_method="account", policy=SagaPolicy(), step="reservation",
                   deadline=later(10))
     state = fold(orders, "o1", [created])
-    assert types(orchestrate(state, created)) == ["CheckAvailability"]
+    assert types(orchestrate(created, state)) == ["ReserveItems"]
     assert types(choreograph(created)) == ["PreparePayment", "PrepareShipment", "ReserveItems"]
     cancel = msg(OrderCancelled, order_id="o1", customer_id="c1", reason="x",
                  undo=("release_reservation", "void_payment", "cancel_shipment"),
                  deadline=later(5))
-    assert types(choreograph(cancel)) == types(orchestrate(state, cancel)) == [
+    assert types(choreograph(cancel)) == types(orchestrate(cancel, state)) == [
         "ReleaseReservation", "CancelPayment", "CancelShipment"]
     assert choreograph(cancel)[1].payment_id == payment_id_for("o1")

@@ -8,8 +8,8 @@ from orderstream.contracts.catalog import RegisterProduct, UpdateStock
 from orderstream.contracts.ids import shipment_id_for
 from orderstream.contracts.order import CancelOrder, CreateOrder, RequestReturn, SagaPolicy
 from orderstream.contracts.shipment import UpdateShipmentStatus
-from orderstream.saga.flow import TERMINAL
-from orderstream.saga.simulate import Ports, Simulation
+from orderstream.local.simulate import Ports, Simulation
+from orderstream.order.flow import TERMINAL
 
 from builders import ADDRESS, line, msg
 
@@ -105,7 +105,7 @@ def check(sim, received):
 
 def replay(sim):
     """Event sourcing holds: folding each aggregate's own events gives its stored state."""
-    from orderstream.saga.routing import CONTEXTS
+    from orderstream.local.simulate import CONTEXTS
     deciders = {d.name: d for module in CONTEXTS.values() for d in module.DECIDERS}
     streams: dict[tuple[str, str], list] = {}
     for name, key, event in sim.journal:

@@ -16,8 +16,8 @@ from orderstream.contracts.shipment import UpdateShipmentStatus
 from orderstream.runtime import schemas
 from orderstream.runtime.store import table_names
 from orderstream.runtime.topics import read_spec
-from orderstream.saga.routing import CONTEXTS, SUBSCRIPTIONS
-from orderstream.saga.simulate import Ports, Simulation
+from orderstream.contracts.routes import REPLIES
+from orderstream.local.simulate import CONTEXTS, Ports, Simulation
 
 from builders import ADDRESS, line, msg
 
@@ -36,7 +36,7 @@ def emitted(context: str) -> set[str]:
     consumes (catalog's StockChecked, ProductReserved, ProductUnavailable: emitted by
     `products`, consumed by `reservations`) is still an event of the context."""
     commands = {cls.__name__ for d in CONTEXTS[context].DECIDERS for cls in d.commands
-                if cls not in SUBSCRIPTIONS.get(d.name, ())}
+                if cls not in REPLIES}
     return {name for name, cls in MESSAGES.items() if cls.context == context} - commands
 
 

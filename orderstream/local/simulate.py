@@ -14,15 +14,36 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from orderstream.account import decider as account
+from orderstream.catalog import decider as catalog
 from orderstream.contracts.envelope import Message, derive, derived_id
 from orderstream.contracts.payment import (GatewayChargeRequested, GatewayRefundRequested,
                                            RecordGatewayRefundResult, RecordGatewayResult)
+from orderstream.contracts.routes import route
 from orderstream.contracts.shipment import LabelRequested, RecordCarrierResult
-from orderstream.domain import Decider
-from orderstream.saga.choreography import choreograph
-from orderstream.saga.deadlines import overdue
-from orderstream.saga.orchestration import orchestrate
-from orderstream.saga.routing import decider_for, reactions, routes
+from orderstream.customer import decider as customer
+from orderstream.domain import Decider, Saga, follow_up
+from orderstream.order import decider as order
+from orderstream.order.deadlines import overdue
+from orderstream.order.orchestration import orchestrate
+from orderstream.payment import decider as payment
+from orderstream.saga import saga_for
+from orderstream.shipment import decider as shipment
+
+CONTEXTS = {"catalog": catalog, "customer": customer, "account": account, "order": order,
+            "payment": payment, "shipment": shipment}
+DECIDERS: dict[tuple[str, str], Decider] = {
+    (context, cls.__name__): decider for context, module in CONTEXTS.items()
+    for decider in module.DECIDERS for cls in decider.commands}
+
+
+def decider_for(context: str, message: Message) -> Decider:
+    """The decider of `context` that accepts `message`: what its actor would hand it to."""
+    found = DECIDERS.get((context, message.type))
+    if found is None:
+        raise ValueError(f"no decider of {context} accepts {message.type}")
+    return found
+
 
 Port = Callable[[Message], list[Message]]
 
@@ -65,6 +86,11 @@ class Simulation:
     hold: Callable[[Message], bool] = lambda message: False
     held: list[Message] = field(default_factory=list)
     seen: set[tuple[str, str, str]] = field(default_factory=set)  # (decider, key, message id)
+    sagas: dict[str, Saga] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sagas = {context: saga_for(self.mode, orchestrate if context == "order" else None)
+                      for context in CONTEXTS}
 
     def send(self, *messages: Message) -> "Simulation":
         self.queue.extend((message, None, message.key) for message in messages)
@@ -78,7 +104,7 @@ class Simulation:
             if decider is None and self.hold(message):
                 self.held.append(message)  # a command stuck in flight, released later
                 continue
-            target = decider or decider_for(message)[1]
+            target = decider or decider_for(message.context, message)
             if (target.name, key, message.message_id) in self.seen:
                 continue  # applied from another record before: a duplicate
             self._handle(target, key, message)
@@ -104,21 +130,19 @@ class Simulation:
 
     def _handle(self, decider: Decider, key: str, message: Message) -> None:
         state = self.states.get((decider.name, key)) or decider.initial(key)
-        emitted = decider.decide(message, state)
-        if emitted:
+        emitted, after = decider.apply(message, state)
+        if after != state:
             self.seen.add((decider.name, key, message.message_id))
-        state = decider.fold(state, emitted)
-        self.states[(decider.name, key)] = state
-        self.journal.extend((decider.name, key, event) for event in emitted)
+        state = self.states[(decider.name, key)] = after
+        folded = [message] if isinstance(message, decider.folds) else []  # a read model's input
+        self.journal.extend((decider.name, key, event) for event in [*folded, *emitted])
         for event in emitted:
-            self._publish(event)
+            self._publish(decider, event, state)
 
-    def _publish(self, event: Message) -> None:
+    def _publish(self, decider: Decider, event: Message, state: Any) -> None:
         self.events.append(event)
-        self.queue.extend((event, decider, key) for _, decider, key in routes(event))
-        commands = reactions(event) + self.ports(event)
-        if self.mode == "orchestration" and event.context == "order":
-            commands += orchestrate(self.states[("orders", event.key)], event)
-        elif self.mode == "choreography":
-            commands += choreograph(event)
-        self.send(*commands)
+        if (reply := route(event)) is not None:
+            context, key = reply
+            self.queue.append((event, decider_for(context, event), key))
+        saga = self.sagas[event.context]
+        self.send(*follow_up(decider, saga, event, state, event.occurred_at), *self.ports(event))

@@ -1,8 +1,7 @@
 """Orchestration: the order aggregate drives the flow. After the order records an event, the
-runtime calls `orchestrate(new_state, event)` and sends the commands it returns."""
+runtime calls `orchestrate(event, new_state)` and sends the commands it returns."""
 
-from orderstream.contracts.account import ValidateAccount
-from orderstream.contracts.catalog import CheckAvailability, CommitReservation, ReserveItems
+from orderstream.contracts.catalog import CommitReservation, ReserveItems
 from orderstream.contracts.envelope import Message, derive
 from orderstream.contracts.ids import payment_id_for, shipment_id_for
 from orderstream.contracts.order import (CompensationRequested, OrderCancelled, OrderCreated,
@@ -11,10 +10,10 @@ from orderstream.contracts.order import (CompensationRequested, OrderCancelled, 
 from orderstream.contracts.payment import ProcessPayment
 from orderstream.contracts.shipment import CreateShipment
 from orderstream.order.state import Order
-from orderstream.saga.flow import compensations, return_refund, take_back
+from orderstream.saga.compensations import compensations, return_refund, take_back
 
 
-def orchestrate(state: Order, event: Message) -> list[Message]:
+def orchestrate(event: Message, state: Order) -> list[Message]:
     match event:
         case OrderCreated():
             return step_commands(state, event.step, event)
@@ -40,13 +39,8 @@ def step_commands(state: Order, step: Step | None, cause: Message) -> list[Messa
     """The command that performs `step` for this order (sent again on a retry)."""
     order_id = state.order_id
     match step:
-        case "availability":
-            return [derive(cause, CheckAvailability, order_id=order_id, items=state.items)]
         case "reservation":
             return [derive(cause, ReserveItems, order_id=order_id, items=state.items)]
-        case "account":
-            return [derive(cause, ValidateAccount, account_id=state.account_id,
-                           order_id=order_id)]
         case "payment":
             return [derive(cause, ProcessPayment, payment_id=payment_id_for(order_id),
                            order_id=order_id, account_id=state.account_id,
