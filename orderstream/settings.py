@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     gateway_url: str = f"http://127.0.0.1:{SIMULATOR_PORT}"
     carrier_url: str = f"http://127.0.0.1:{SIMULATOR_PORT}"
     http_timeout_seconds: float = Field(2.0, gt=0, le=60)
+    breaker_failure_threshold: int = Field(5, ge=1, le=1000)
+    breaker_cool_down_seconds: float = Field(5.0, gt=0, le=600)
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -8,6 +8,10 @@ a different body is refused with 422. Answers that are deterministic, for tests:
 
 - charge declined (402) when `amount > decline_over`, or `amount in decline_amounts`;
 - label refused (422) when the address's `country` or `postal_code` is listed undeliverable;
+- `POST /v1/charges/void {"charge_key"}` reverses the charge made with that idempotency key
+  (refunds what is left of it), or, if none was made, refuses that key from then on (409), so
+  a charge still in flight cannot land after its void; `POST /v1/labels/cancel {"label_key"}`
+  does the same for a label;
 - 503 for every call while `outage`, for the next `fail_next` calls, and at random with
   probability `failure_rate` (a seeded RNG, so a run is reproducible).
 
@@ -59,23 +63,41 @@ class Charge:
 
 
 @dataclass
+class Label:
+    shipment_id: str
+    status: str = "created"
+
+
+@dataclass
 class Ledger:
     charges: dict[str, Charge] = field(default_factory=dict)         # by transaction id
-    labels: dict[str, str] = field(default_factory=dict)             # tracking number -> status
+    labels: dict[str, Label] = field(default_factory=dict)           # by tracking number
     replies: dict[tuple[str, str], tuple[str, Answer]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     charged_by_key: dict[str, int] = field(default_factory=dict)
     charged_by_payment: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    made_by_key: dict[str, str] = field(default_factory=dict)  # charge/label key -> its id
+    voided_keys: set[str] = field(default_factory=set)         # keys voided before any effect
 
     def stats(self) -> dict[str, Any]:
+        refunded: defaultdict[str, int] = defaultdict(int)
+        labels: defaultdict[str, dict[str, str]] = defaultdict(dict)
+        for charge in self.charges.values():
+            refunded[charge.payment_id] += charge.refunded
+        for tracking_number, label in self.labels.items():
+            labels[label.shipment_id][tracking_number] = label.status
         return {**{name: self.counts[name] for name in COUNTED},
                 "charged_by_key": self.charged_by_key,
                 "charged_by_payment": dict(self.charged_by_payment),
-                "refunded_by_transaction": {tx: c.refunded for tx, c in self.charges.items()}}
+                "refunded_by_transaction": {tx: c.refunded for tx, c in self.charges.items()},
+                "refunded_by_payment": dict(refunded),
+                "labels_by_shipment": dict(labels)}
 
 
-COUNTED = ("charges", "declines", "refunds", "labels", "labels_refused", "label_cancels",
-           "replays", "injected_failures")
+COUNTED = ("charges", "declines", "refunds", "voids", "labels", "labels_refused",
+           "label_cancels", "replays", "injected_failures")
+VOIDED = (409, {"status": "voided", "reason": "Idempotency-Key: voided before anything was made "
+                                              "with it"})
 
 
 class Simulator:
@@ -102,6 +124,8 @@ class Simulator:
         if error := first_error(body, payment_id="id", amount="amount", currency="currency"):
             return 400, {"reason": error}
         amount = body["amount"]
+        if key in self.ledger.voided_keys:
+            return VOIDED
         if reason := self.decline_reason(amount):
             self.ledger.counts["declines"] += 1
             log.info("payment %s: charge of %d declined (%s)", body["payment_id"], amount, reason)
@@ -110,6 +134,7 @@ class Simulator:
         self.ledger.charges[transaction_id] = Charge(body["payment_id"], amount, body["currency"])
         self.ledger.counts["charges"] += 1
         self.ledger.charged_by_key[key] = amount
+        self.ledger.made_by_key[key] = transaction_id
         self.ledger.charged_by_payment[body["payment_id"]] += amount
         log.info("payment %s: charged %d %s as %s", body["payment_id"], amount,
                  body["currency"], transaction_id)
@@ -140,16 +165,37 @@ class Simulator:
                  body["transaction_id"])
         return 201, {"refund_id": f"re_{uuid.uuid4().hex}", "status": "refunded"}
 
+    def void(self, key: str, body: dict[str, Any], _: web.Request) -> Answer:
+        """Undo the charge made with `charge_key`, or make sure none ever will be."""
+        if error := first_error(body, payment_id="id", charge_key="id"):
+            return 400, {"reason": error}
+        transaction_id = self.ledger.made_by_key.get(body["charge_key"])
+        if transaction_id is None:
+            self.ledger.voided_keys.add(body["charge_key"])
+            log.info("payment %s: void before any charge; key refused from now on",
+                     body["payment_id"])
+            return 200, {"status": "voided", "transaction_id": None, "reversed_amount": 0}
+        charge = self.ledger.charges[transaction_id]
+        reversed_amount, charge.refunded = charge.amount - charge.refunded, charge.amount
+        self.ledger.counts["voids"] += 1
+        log.info("payment %s: voided %s, %d given back", charge.payment_id, transaction_id,
+                 reversed_amount)
+        return 200, {"status": "voided", "transaction_id": transaction_id,
+                     "reversed_amount": reversed_amount}
+
     def create_label(self, key: str, body: dict[str, Any], _: web.Request) -> Answer:
         if error := first_error(body, shipment_id="id", order_id="id", address="object",
                                 items="list"):
             return 400, {"reason": error}
+        if key in self.ledger.voided_keys:
+            return VOIDED
         if reason := self.undeliverable(body["address"]):
             self.ledger.counts["labels_refused"] += 1
             log.info("shipment %s: label refused (%s)", body["shipment_id"], reason)
             return 422, {"reason": reason}
         tracking_number = f"TRK{uuid.uuid4().hex[:12].upper()}"
-        self.ledger.labels[tracking_number] = "created"
+        self.ledger.labels[tracking_number] = Label(body["shipment_id"])
+        self.ledger.made_by_key[key] = tracking_number
         self.ledger.counts["labels"] += 1
         log.info("shipment %s: label %s created", body["shipment_id"], tracking_number)
         return 201, {"tracking_number": tracking_number, "status": "created"}
@@ -167,9 +213,26 @@ class Simulator:
         tracking_number = request.match_info["tracking"]
         if tracking_number not in self.ledger.labels:
             return 404, {"reason": f"tracking_number: no label {tracking_number}"}
-        if self.ledger.labels[tracking_number] != "cancelled":
-            self.ledger.labels[tracking_number] = "cancelled"
+        return self.cancelled(tracking_number)
+
+    def cancel_label_by_key(self, key: str, body: dict[str, Any], _: web.Request) -> Answer:
+        """Cancel the label made with `label_key`, or make sure none ever will be."""
+        if error := first_error(body, shipment_id="id", label_key="id"):
+            return 400, {"reason": error}
+        tracking_number = self.ledger.made_by_key.get(body["label_key"])
+        if tracking_number is None:
+            self.ledger.voided_keys.add(body["label_key"])
+            log.info("shipment %s: cancel before any label; key refused from now on",
+                     body["shipment_id"])
+            return 200, {"tracking_number": None, "status": "cancelled"}
+        return self.cancelled(tracking_number)
+
+    def cancelled(self, tracking_number: str) -> Answer:
+        label = self.ledger.labels[tracking_number]
+        if label.status != "cancelled":
+            label.status = "cancelled"
             self.ledger.counts["label_cancels"] += 1
+            log.info("shipment %s: label %s cancelled", label.shipment_id, tracking_number)
         return 200, {"tracking_number": tracking_number, "status": "cancelled"}
 
 
@@ -284,8 +347,10 @@ def build_app(config: SimulatorConfig | None = None) -> web.Application:
     app[SIMULATOR] = Simulator(config or SimulatorConfig())
     app.add_routes([
         web.post("/v1/charges", idempotent(Simulator.charge)),
+        web.post("/v1/charges/void", idempotent(Simulator.void)),
         web.post("/v1/refunds", idempotent(Simulator.refund)),
         web.post("/v1/labels", idempotent(Simulator.create_label)),
+        web.post("/v1/labels/cancel", idempotent(Simulator.cancel_label_by_key)),
         web.post("/v1/labels/{tracking}/cancel", idempotent(Simulator.cancel_label)),
         web.get("/health", health),
         web.get("/v1/stats", stats),

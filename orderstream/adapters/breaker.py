@@ -4,7 +4,9 @@ closed --N consecutive failures--> open --cool-down elapsed--> half-open (one pr
 half-open --success--> closed;  half-open --failure--> open (a fresh cool-down).
 
 A probe that never reports back (its caller was cancelled) does not wedge the breaker: another
-probe is allowed once a further cool-down has passed.
+probe is allowed once a further cool-down has passed. An open circuit only says "not now": the
+caller waits for the probe or reports the outcome as unknown (see http.py), never as a failure.
+Every change of state is logged and passed to the `on_transition` listeners (e.g. metrics).
 """
 
 import logging
@@ -21,8 +23,11 @@ class BreakerState(StrEnum):
     half_open = "half_open"
 
 
+Transition = Callable[[BreakerState, BreakerState], None]
+
+
 class CircuitBreaker:
-    def __init__(self, *, name: str, failure_threshold: int = 5, cool_down_seconds: float = 30.0,
+    def __init__(self, *, name: str, failure_threshold: int = 5, cool_down_seconds: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if failure_threshold < 1:
             raise ValueError("CircuitBreaker.failure_threshold must be at least 1")
@@ -33,10 +38,14 @@ class CircuitBreaker:
         self._state = BreakerState.closed
         self._failures = 0
         self._opened_at = 0.0
+        self._listeners: list[Transition] = []
 
     @property
     def state(self) -> BreakerState:
         return self._state
+
+    def on_transition(self, listener: Transition) -> None:
+        self._listeners.append(listener)
 
     def seconds_until_probe(self) -> float:
         if self._state is BreakerState.closed:
@@ -49,16 +58,16 @@ class CircuitBreaker:
             return True
         if self.seconds_until_probe() > 0:
             return False
-        self._state = BreakerState.half_open
         self._opened_at = self._clock()
+        self._move(BreakerState.half_open)
         log.info("%s circuit half-open: sending one probe call", self.name)
         return True
 
     def record_success(self) -> None:
+        self._failures = 0
         if self._state is not BreakerState.closed:
             log.info("%s circuit closed: probe succeeded, calls flow again", self.name)
-        self._state = BreakerState.closed
-        self._failures = 0
+            self._move(BreakerState.closed)
 
     def record_failure(self) -> None:
         if self._state is BreakerState.open:
@@ -68,8 +77,13 @@ class CircuitBreaker:
             self._open()
 
     def _open(self) -> None:
-        if self._state is not BreakerState.open:
-            log.warning("%s circuit open after %d consecutive failures: failing fast for %.1fs",
-                        self.name, self._failures, self.cool_down_seconds)
-        self._state = BreakerState.open
+        log.warning("%s circuit open after %d consecutive failures: calls wait %.1fs for a probe",
+                    self.name, self._failures, self.cool_down_seconds)
         self._opened_at = self._clock()
+        self._move(BreakerState.open)
+
+    def _move(self, new: BreakerState) -> None:
+        old, self._state = self._state, new
+        if old is not new:
+            for listener in self._listeners:
+                listener(old, new)

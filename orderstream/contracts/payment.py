@@ -1,8 +1,10 @@
 """Payment messages, keyed by payment id (derived from the order id: one payment per order).
 
 Card payments go through a gateway port: the decider emits `GatewayChargeRequested` /
-`GatewayRefundRequested`; the runtime's adapter calls the gateway (with `idempotency_key`) and
-feeds the answer back as `RecordGatewayResult` / `RecordGatewayRefundResult`.
+`GatewayRefundRequested` / `GatewayVoidRequested`; the payment context's port calls the gateway
+(with `idempotency_key`) and feeds the answer back as `RecordGatewayResult` /
+`RecordGatewayRefundResult` / `RecordGatewayVoidResult`. An answer the port did not see (timeout,
+5xx, open circuit) comes back as `outcome="unknown"`: never a decline.
 Account payments go through the account context: `DebitAccount` / `CreditAccount`, whose
 replies carry `payment_id`.
 """
@@ -15,6 +17,7 @@ from orderstream.contracts.common import Amount, Currency, Id, PositiveAmount, R
 from orderstream.contracts.envelope import Message
 
 PaymentMethod = Literal["account", "card"]
+GatewayOutcome = Literal["approved", "declined", "unknown"]
 CardToken = Annotated[str | None, Field(max_length=200, validate_default=True)]
 
 
@@ -86,8 +89,9 @@ class RefundPayment(PaymentMessage):
 
 
 class RecordGatewayResult(PaymentMessage):
+    """The gateway's answer to a charge; `unknown`: none was seen, the charge may have happened."""
     type: Literal["RecordGatewayResult"] = "RecordGatewayResult"
-    approved: bool
+    outcome: GatewayOutcome
     transaction_id: Id | None = None
     reason: Reason | None = None
 
@@ -95,7 +99,17 @@ class RecordGatewayResult(PaymentMessage):
 class RecordGatewayRefundResult(PaymentMessage):
     type: Literal["RecordGatewayRefundResult"] = "RecordGatewayRefundResult"
     refund_id: Id
-    approved: bool
+    outcome: GatewayOutcome
+    reason: Reason | None = None
+
+
+class RecordGatewayVoidResult(PaymentMessage):
+    """`voided`: the gateway reversed the charge made with the key (`reversed_amount` > 0), or
+    none was made and none will be. `unknown`: no confirmation seen."""
+    type: Literal["RecordGatewayVoidResult"] = "RecordGatewayVoidResult"
+    outcome: Literal["voided", "unknown"]
+    transaction_id: Id | None = None
+    reversed_amount: Amount = 0
     reason: Reason | None = None
 
 
@@ -115,6 +129,24 @@ class GatewayChargeRequested(PaymentMessage):
     currency: Currency
     card_token: str
     idempotency_key: Id
+
+
+class GatewayOutcomeUnknown(PaymentMessage):
+    """No answer seen from the gateway: the payment stays as it was, and the saga's retry asks
+    again with the same idempotency key."""
+    type: Literal["GatewayOutcomeUnknown"] = "GatewayOutcomeUnknown"
+    order_id: Id
+    operation: Literal["charge", "void", "refund"]
+    reason: Reason
+
+
+class GatewayVoidRequested(PaymentMessage):
+    """Void the charge sent with `charge_key`, whether or not its success was seen."""
+    type: Literal["GatewayVoidRequested"] = "GatewayVoidRequested"
+    order_id: Id
+    charge_key: Id
+    idempotency_key: Id
+    reason: Reason
 
 
 class PaymentSucceeded(PaymentMessage):
@@ -141,9 +173,12 @@ class PaymentAlreadyProcessed(PaymentMessage):
 
 
 class PaymentVoided(PaymentMessage):
+    """Nothing charged stays charged; `reversed_amount` > 0 when the void gave a capture back."""
     type: Literal["PaymentVoided"] = "PaymentVoided"
     order_id: Id
     reason: Reason
+    transaction_id: Id | None = None
+    reversed_amount: Amount = 0
 
 
 class PaymentCapturedAfterVoid(PaymentMessage):

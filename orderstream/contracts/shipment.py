@@ -1,8 +1,9 @@
 """Shipment messages, keyed by shipment id (derived from the order id: one shipment per order).
 
-Carriers sit behind a port: the decider emits `LabelRequested`; the runtime's adapter asks the
-carrier (with `idempotency_key`) and feeds the answer back as `RecordCarrierResult`. Carrier
-tracking updates enter as `UpdateShipmentStatus`.
+Carriers sit behind a port: the decider emits `LabelRequested` / `LabelCancelRequested`; the
+shipment context's port asks the carrier (with `idempotency_key`) and feeds the answer back as
+`RecordCarrierResult` / `RecordCarrierCancelResult`. An answer the port did not see comes back as
+`outcome="unknown"`: never a refusal. Carrier tracking updates enter as `UpdateShipmentStatus`.
 """
 
 from datetime import datetime
@@ -48,10 +49,18 @@ class ScheduleShipment(ShipmentMessage):
 
 
 class RecordCarrierResult(ShipmentMessage):
+    """The carrier's answer to a label request; `unknown`: none was seen, the label may exist."""
     type: Literal["RecordCarrierResult"] = "RecordCarrierResult"
-    accepted: bool
+    outcome: Literal["accepted", "refused", "unknown"]
     tracking_number: Text | None = None
     carrier: Text | None = None
+    reason: Reason | None = None
+
+
+class RecordCarrierCancelResult(ShipmentMessage):
+    """`cancelled`: no label made with the key stands, or ever will. `unknown`: none seen."""
+    type: Literal["RecordCarrierCancelResult"] = "RecordCarrierCancelResult"
+    outcome: Literal["cancelled", "unknown"]
     reason: Reason | None = None
 
 
@@ -79,6 +88,24 @@ class ShipmentRequested(ShipmentTerms):
 class LabelRequested(ShipmentTerms):
     type: Literal["LabelRequested"] = "LabelRequested"
     idempotency_key: Id
+
+
+class LabelCancelRequested(ShipmentMessage):
+    """Cancel the label requested with `label_key`, whether or not its creation was seen."""
+    type: Literal["LabelCancelRequested"] = "LabelCancelRequested"
+    order_id: Id
+    label_key: Id
+    idempotency_key: Id
+    reason: Reason
+
+
+class CarrierOutcomeUnknown(ShipmentMessage):
+    """No answer seen from the carrier: the shipment stays as it was, and the saga's retry asks
+    again with the same idempotency key."""
+    type: Literal["CarrierOutcomeUnknown"] = "CarrierOutcomeUnknown"
+    order_id: Id
+    operation: Literal["label", "cancel"]
+    reason: Reason
 
 
 class ShipmentCreated(ShipmentMessage):

@@ -18,9 +18,11 @@ from orderstream.account import decider as account
 from orderstream.catalog import decider as catalog
 from orderstream.contracts.envelope import Message, derive, derived_id
 from orderstream.contracts.payment import (GatewayChargeRequested, GatewayRefundRequested,
-                                           RecordGatewayRefundResult, RecordGatewayResult)
+                                           GatewayVoidRequested, RecordGatewayRefundResult,
+                                           RecordGatewayResult, RecordGatewayVoidResult)
 from orderstream.contracts.routes import route
-from orderstream.contracts.shipment import LabelRequested, RecordCarrierResult
+from orderstream.contracts.shipment import (LabelCancelRequested, LabelRequested,
+                                            RecordCarrierCancelResult, RecordCarrierResult)
 from orderstream.customer import decider as customer
 from orderstream.domain import Decider, Saga, follow_up
 from orderstream.order import decider as order
@@ -50,28 +52,79 @@ Port = Callable[[Message], list[Message]]
 
 @dataclass
 class Ports:
-    """Fake gateway and carrier: they answer at once, approving unless told otherwise."""
+    """Fake gateway and carrier: they answer at once, approving unless told otherwise, and keep
+    books by idempotency key as the real ones do. `unseen(event)`: the call takes effect but its
+    answer is lost (it comes back `unknown`), as when the client times out."""
     gateway_approves: bool = True
     carrier_accepts: bool = True
+    unseen: Callable[[Message], bool] = lambda event: False
+    charged: dict[str, int] = field(default_factory=dict)            # by charge key
+    given_back: dict[str, int] = field(default_factory=dict)         # by refund or void key
+    labels: dict[str, str] = field(default_factory=dict)             # label key -> status
+    voided: set[str] = field(default_factory=set)                    # keys voided before use
+
+    def kept(self, payment_id: str) -> int:
+        """What the gateway holds of this payment's money (its charge key is the payment id)."""
+        back = sum(amount for key, amount in self.given_back.items()
+                   if key.startswith(f"{payment_id}/"))
+        return self.charged.get(payment_id, 0) - back
 
     def __call__(self, event: Message) -> list[Message]:
+        answer = self._answer(event)
+        if answer is None:
+            return []
+        if self.unseen(event):
+            return [answer.model_copy(update={"outcome": "unknown", "reason": "timed out",
+                                              **UNSEEN.get(answer.type, {})})]
+        return [answer]
+
+    def _answer(self, event: Message) -> Message | None:
         match event:
             case GatewayChargeRequested():
-                return [derive(event, RecordGatewayResult, payment_id=event.payment_id,
-                               approved=self.gateway_approves,
-                               transaction_id=derived_id("txn", event.idempotency_key),
-                               reason=None if self.gateway_approves else "card declined")]
+                ok = self.gateway_approves and event.idempotency_key not in self.voided
+                if ok:
+                    self.charged.setdefault(event.idempotency_key, event.amount)
+                return derive(event, RecordGatewayResult, payment_id=event.payment_id,
+                              outcome="approved" if ok else "declined",
+                              transaction_id=derived_id("txn", event.idempotency_key),
+                              reason=None if ok else "card declined")
             case GatewayRefundRequested():
-                return [derive(event, RecordGatewayRefundResult, payment_id=event.payment_id,
-                               refund_id=event.refund_id, approved=True)]
+                self.given_back.setdefault(f"{event.payment_id}/{event.idempotency_key}",
+                                           event.amount)
+                return derive(event, RecordGatewayRefundResult, payment_id=event.payment_id,
+                              refund_id=event.refund_id, outcome="approved")
+            case GatewayVoidRequested():
+                reversed_amount = self.kept(event.charge_key)
+                if event.charge_key not in self.charged:
+                    self.voided.add(event.charge_key)
+                key = f"{event.charge_key}/void"
+                self.given_back[key] = self.given_back.get(key, 0) + reversed_amount
+                return derive(event, RecordGatewayVoidResult, payment_id=event.payment_id,
+                              outcome="voided", reversed_amount=reversed_amount,
+                              transaction_id=derived_id("txn", event.charge_key)
+                              if reversed_amount else None)
             case LabelRequested():
-                return [derive(event, RecordCarrierResult, shipment_id=event.shipment_id,
-                               accepted=self.carrier_accepts,
-                               tracking_number=f"TRK-{event.shipment_id[:8]}",
-                               carrier="sim", reason=None if self.carrier_accepts
-                               else "address not served")]
+                ok = self.carrier_accepts and event.idempotency_key not in self.voided
+                if ok:
+                    self.labels.setdefault(event.idempotency_key, "created")
+                return derive(event, RecordCarrierResult, shipment_id=event.shipment_id,
+                              outcome="accepted" if ok else "refused",
+                              tracking_number=f"TRK-{event.shipment_id[:8]}",
+                              carrier="sim", reason=None if ok else "address not served")
+            case LabelCancelRequested():
+                if event.label_key in self.labels:
+                    self.labels[event.label_key] = "cancelled"
+                else:
+                    self.voided.add(event.label_key)
+                return derive(event, RecordCarrierCancelResult, shipment_id=event.shipment_id,
+                              outcome="cancelled")
             case _:
-                return []
+                return None
+
+
+UNSEEN = {"RecordGatewayResult": {"transaction_id": None},
+          "RecordGatewayVoidResult": {"transaction_id": None, "reversed_amount": 0},
+          "RecordCarrierResult": {"tracking_number": None, "carrier": None}}
 
 
 @dataclass

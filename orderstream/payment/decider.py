@@ -3,6 +3,11 @@
 One payment per order (its id is derived from the order id). A repeated charge request is
 answered with PaymentAlreadyProcessed; a repeated reply with the original outcome. A payment
 voided while its charge was in flight refunds that charge if it lands later.
+
+A gateway answer that was not seen (timeout, 5xx, open circuit) is unknown, never a decline:
+the payment stays pending and the saga's retry asks again with the same idempotency key. A card
+payment cancelled while pending is voided at the gateway by that key, whether or not a success
+was seen, and is `voided` only once the gateway confirmed it.
 """
 
 from typing import assert_never
@@ -13,20 +18,22 @@ from orderstream.contracts.account import (AccountCredited, AccountDebited, Cred
 from orderstream.contracts.envelope import Message, derive
 from orderstream.contracts.ids import compensation_refund_id
 from orderstream.contracts.payment import (
-    CancelPayment, ChargePayment, GatewayChargeRequested, PaymentAlreadyProcessed,
+    CancelPayment, ChargePayment, GatewayChargeRequested, GatewayOutcomeUnknown,
+    GatewayRefundRequested, GatewayVoidRequested, PaymentAlreadyProcessed,
     PaymentCapturedAfterVoid, PaymentFailed, PaymentPrepared, PaymentRefunded,
     PaymentRejected, PaymentStarted, PaymentSucceeded, PaymentVoided, PreparePayment,
-    ProcessPayment, RecordGatewayRefundResult, RecordGatewayResult, RefundFailed,
-    RefundPayment, RefundRejected, RefundStarted)
+    ProcessPayment, RecordGatewayRefundResult, RecordGatewayResult, RecordGatewayVoidResult,
+    RefundFailed, RefundPayment, RefundRejected, RefundStarted)
 from orderstream.domain import Decider
 from orderstream.payment.refunds import (Refund, decide_refund, refund_outcome,
                                          request_refund, start_refund)
 from orderstream.payment.state import TERMS, Payment
+from orderstream.payment.voids import request_void, unknown, void_answered, voided
 
 PaymentCommand = (ProcessPayment | PreparePayment | ChargePayment | CancelPayment
                   | RefundPayment | RecordGatewayResult | RecordGatewayRefundResult
-                  | AccountDebited | InsufficientFunds | DebitRefused | AccountCredited
-                  | CreditRefused)
+                  | RecordGatewayVoidResult | AccountDebited | InsufficientFunds
+                  | DebitRefused | AccountCredited | CreditRefused)
 
 
 def decide(cmd: PaymentCommand, state: Payment) -> list[Message]:
@@ -46,9 +53,14 @@ def decide(cmd: PaymentCommand, state: Payment) -> list[Message]:
             return _cancel(cmd, state)
         case RefundPayment() | RecordGatewayRefundResult() | AccountCredited() | CreditRefused():
             return decide_refund(cmd, state)
+        case RecordGatewayResult(outcome="unknown"):
+            waiting = state.status == "pending"
+            return [unknown(cmd, state, "charge", cmd.reason)] if waiting else []
         case RecordGatewayResult():
-            return _settle(cmd, state, cmd.approved, cmd.transaction_id,
+            return _settle(cmd, state, cmd.outcome == "approved", cmd.transaction_id,
                            cmd.reason or "declined by the gateway")
+        case RecordGatewayVoidResult():
+            return void_answered(cmd, state)
         case AccountDebited():
             return _settle(cmd, state, True, cmd.transaction_id, "")
         case InsufficientFunds():
@@ -61,6 +73,8 @@ def decide(cmd: PaymentCommand, state: Payment) -> list[Message]:
 
 
 def _charge(cmd: Message, state: Payment) -> list[Message]:
+    if state.status == "voiding":
+        return []  # a retry of the step that arrives after the cancel must not charge
     if state.status in ("succeeded", "failed", "voided"):
         return [derive(cmd, PaymentAlreadyProcessed, payment_id=state.payment_id,
                        order_id=state.order_id, status=state.status,
@@ -70,7 +84,7 @@ def _charge(cmd: Message, state: Payment) -> list[Message]:
         events.append(derive(cmd, GatewayChargeRequested, payment_id=state.payment_id,
                              order_id=state.order_id, amount=state.amount,
                              currency=state.currency, card_token=state.card_token or "",
-                             idempotency_key=state.payment_id))
+                             idempotency_key=state.charge_key))
     return events
 
 
@@ -78,8 +92,12 @@ def _cancel(cmd: CancelPayment, state: Payment) -> list[Message]:
     if state.status == "succeeded":
         return request_refund(cmd, state, compensation_refund_id(state.order_id), None,
                               cmd.reason)
+    reason = state.reason if state.status in ("voiding", "voided") else cmd.reason
+    if state.payment_method == "card" and state.status in ("pending", "voiding"):
+        return [request_void(cmd, state, reason)]
     return [derive(cmd, PaymentVoided, payment_id=cmd.payment_id, order_id=cmd.order_id,
-                   reason=state.reason if state.status == "voided" else cmd.reason)]
+                   reason=reason, transaction_id=state.transaction_id if state.reversed else None,
+                   reversed_amount=state.reversed)]
 
 
 def _settle(cmd: Message, state: Payment, approved: bool, transaction_id: str | None,
@@ -99,6 +117,8 @@ def _settle(cmd: Message, state: Payment, approved: bool, transaction_id: str | 
 
 def _late_capture(cmd: Message, state: Payment, transaction_id: str) -> list[Message]:
     """A charge landed after the payment gave up on it: record it and give the money back."""
+    if state.reversed:
+        return []  # the void already gave this charge back
     captured = derive(cmd, PaymentCapturedAfterVoid, payment_id=state.payment_id,
                       order_id=state.order_id, transaction_id=transaction_id,
                       amount=state.amount)
@@ -119,8 +139,9 @@ def _outcome(cmd: Message, state: Payment) -> Message:
 
 
 PaymentEvent = (PaymentPrepared | PaymentStarted | GatewayChargeRequested | PaymentSucceeded
-                | PaymentFailed | PaymentAlreadyProcessed | PaymentVoided
-                | PaymentCapturedAfterVoid | RefundStarted | PaymentRefunded | RefundFailed
+                | PaymentFailed | PaymentAlreadyProcessed | GatewayOutcomeUnknown
+                | GatewayVoidRequested | PaymentVoided | PaymentCapturedAfterVoid
+                | RefundStarted | GatewayRefundRequested | PaymentRefunded | RefundFailed
                 | RefundRejected | PaymentRejected)
 
 
@@ -133,21 +154,30 @@ def evolve(state: Payment, event: PaymentEvent) -> Payment:
         case PaymentSucceeded() if state.status == "pending":
             return state.model_copy(update={"status": "succeeded", "captured": state.amount,
                                             "transaction_id": event.transaction_id,
-                                            "charges": state.charges + 1})
+                                            "charges": state.charges + 1, "unresolved": ""})
         case PaymentFailed() if state.status in ("none", "pending", "prepared"):
             return state.model_copy(update={"status": "failed", "reason": event.reason,
-                                            "order_id": event.order_id})
-        case PaymentVoided() if state.status in ("none", "prepared", "pending", "failed"):
-            return state.model_copy(update={"status": "voided", "reason": event.reason,
-                                            "order_id": event.order_id})
+                                            "order_id": event.order_id, "unresolved": ""})
+        case GatewayOutcomeUnknown():
+            return state.model_copy(update={"unresolved": f"{event.operation}: {event.reason}"})
+        case GatewayVoidRequested() if state.status == "pending":
+            return state.model_copy(update={"status": "voiding", "reason": event.reason})
+        case PaymentVoided() if state.status in ("none", "prepared", "pending", "failed",
+                                                 "voiding"):
+            return voided(state, event)
         case PaymentCapturedAfterVoid() if state.captured == 0:
             return state.model_copy(update={"captured": event.amount,
                                             "transaction_id": event.transaction_id,
                                             "charges": state.charges + 1})
         case RefundStarted() | PaymentRefunded() | RefundFailed():
             return _evolve_refund(state, event)
+        case PaymentPrepared() | PaymentStarted() | GatewayChargeRequested() | PaymentSucceeded() \
+                | PaymentFailed() | PaymentAlreadyProcessed() | GatewayVoidRequested() \
+                | PaymentVoided() | PaymentCapturedAfterVoid() | GatewayRefundRequested() \
+                | RefundRejected() | PaymentRejected():
+            return state  # already applied, or nothing to change
         case _:
-            return state
+            assert_never(event)
 
 
 def _evolve_refund(state: Payment, event: RefundStarted | PaymentRefunded | RefundFailed
@@ -186,8 +216,8 @@ def react(event: Message) -> list[Message]:
 payments = Decider[Payment](
     name="payments",
     commands=(ProcessPayment, PreparePayment, ChargePayment, CancelPayment, RefundPayment,
-              RecordGatewayResult, RecordGatewayRefundResult, AccountDebited,
-              InsufficientFunds, DebitRefused, AccountCredited, CreditRefused),
+              RecordGatewayResult, RecordGatewayRefundResult, RecordGatewayVoidResult,
+              AccountDebited, InsufficientFunds, DebitRefused, AccountCredited, CreditRefused),
     state=Payment, initial=lambda payment_id: Payment(payment_id=payment_id),
     decide=decide, evolve=evolve, react=react)
 

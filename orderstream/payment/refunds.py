@@ -8,6 +8,7 @@ from orderstream.contracts.payment import (GatewayRefundRequested, PaymentRefund
                                            RecordGatewayRefundResult, RefundFailed,
                                            RefundPayment, RefundRejected, RefundStarted)
 from orderstream.payment.state import Payment, Refund
+from orderstream.payment.voids import unknown
 
 __all__ = ["Refund", "decide_refund", "request_refund", "refund_outcome", "start_refund"]
 
@@ -17,8 +18,12 @@ def decide_refund(cmd: RefundPayment | RecordGatewayRefundResult | AccountCredit
     match cmd:
         case RefundPayment():
             return request_refund(cmd, state, cmd.refund_id, cmd.amount, cmd.reason)
+        case RecordGatewayRefundResult(outcome="unknown"):
+            known = state.refunds.get(cmd.refund_id)
+            pending = known is not None and known.status == "pending"
+            return [unknown(cmd, state, "refund", cmd.reason)] if pending else []
         case RecordGatewayRefundResult():
-            return _finish(cmd, state, cmd.refund_id, cmd.approved,
+            return _finish(cmd, state, cmd.refund_id, cmd.outcome == "approved",
                            cmd.reason or "refund declined by the gateway")
         case AccountCredited():
             return _finish(cmd, state, cmd.credit_id, True, "")

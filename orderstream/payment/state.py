@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from orderstream.contracts.common import Value
+from orderstream.contracts.envelope import derived_id
 
 TERMS = {"payment_id", "order_id", "account_id", "amount", "currency", "payment_method",
          "card_token"}
@@ -19,7 +20,8 @@ class Refund(Value):
 
 class Payment(Value):
     payment_id: str
-    status: Literal["none", "prepared", "pending", "succeeded", "failed", "voided"] = "none"
+    status: Literal["none", "prepared", "pending", "succeeded", "failed", "voiding",
+                    "voided"] = "none"
     order_id: str = ""
     account_id: str = ""
     amount: int = 0
@@ -29,8 +31,19 @@ class Payment(Value):
     transaction_id: str | None = None
     reason: str = ""
     captured: int = 0
+    reversed: int = 0              # captured, then given back by the void
     charges: int = 0
     refunds: dict[str, Refund] = {}
+    unresolved: str = ""           # why the last gateway call's outcome is unknown
+
+    @property
+    def charge_key(self) -> str:
+        """The gateway idempotency key of this payment's one charge (and of its void)."""
+        return self.payment_id
+
+    @property
+    def void_key(self) -> str:
+        return derived_id("void", self.payment_id)
 
     def terms(self) -> dict[str, object]:
         return self.model_dump(include=TERMS)
@@ -48,4 +61,4 @@ class Payment(Value):
     def refundable(self) -> int:
         """Captured minus what is refunded or being refunded: never refund more."""
         held = sum(r.amount for r in self.refunds.values() if r.status != "failed")
-        return self.captured - held
+        return self.captured - self.reversed - held

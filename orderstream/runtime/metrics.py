@@ -4,13 +4,16 @@
 - queue depth: messages waiting on each partition an agent reads (`orderstream_queue_depth`),
 - failure rates: retries and dead letters (`orderstream_retries_total`, `orderstream_deadletters_total`),
 - state transition counts per aggregate kind (`orderstream_state_transitions_total`),
-- domain events appended to the event log (`orderstream_events_total`).
+- domain events appended to the event log (`orderstream_events_total`),
+- circuit breakers of the external services a worker calls: state (`orderstream_breaker_state`,
+  1 for the current state) and transitions (`orderstream_breaker_transitions_total`).
 
 Each worker has its own registry, so a scrape of one replica reports that replica's work.
 """
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from enum import Enum
+from typing import TYPE_CHECKING, Protocol
 
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -36,6 +39,34 @@ class QueueDepth(Collector):
         yield depth
 
 
+class Breaker(Protocol):
+    """What metrics need of a circuit breaker (orderstream.adapters.breaker)."""
+    name: str
+
+    @property
+    def state(self) -> Enum: ...
+
+    def on_transition(self, listener: Callable[[Enum, Enum], None]) -> None: ...
+
+
+class BreakerStates(Collector):
+    """One sample per state of each breaker: 1 for the state it is in, 0 for the others."""
+
+    def __init__(self, context: str, breakers: Iterable[Breaker]):
+        self.context = context
+        self.breakers = breakers
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily("orderstream_breaker_state",
+                                  "Circuit breaker of an external service: 1 for its current state",
+                                  labels=["context", "service", "state"])
+        for breaker in self.breakers:
+            for state in type(breaker.state):
+                gauge.add_metric([self.context, breaker.name, state.value],
+                                 1.0 if state is breaker.state else 0.0)
+        yield gauge
+
+
 class Metrics:
     def __init__(self, app: "ContextApp"):
         self.context = app.context
@@ -58,7 +89,18 @@ class Metrics:
         self.duplicates = Counter("orderstream_duplicates", "Messages an aggregate had applied from "
                                   "another record already, answered with nothing", labels,
                                   registry=self.registry)
+        self.breaker_transitions = Counter(
+            "orderstream_breaker_transitions", "Circuit breaker state changes",
+            ["context", "service", "from_state", "to_state"], registry=self.registry)
+        self._breakers: list[Breaker] = []
         self.registry.register(QueueDepth(app))
+        self.registry.register(BreakerStates(self.context, self._breakers))
+
+    def watch_breaker(self, breaker: Breaker) -> None:
+        """Expose a circuit breaker: its state at every scrape, and a count of its transitions."""
+        self._breakers.append(breaker)
+        breaker.on_transition(lambda old, new: self.breaker_transitions.labels(
+            self.context, breaker.name, old.value, new.value).inc())
 
     def processed(self, type_: str, seconds: float, events: list) -> None:
         self.seconds.labels(self.context, type_).observe(seconds)

@@ -41,16 +41,18 @@ class RunningSimulator:
             return await response.json()
 
     def gateway(self, *, attempts: int = 3, timeout: float = 1.0, failure_threshold: int = 5,
-                clock: Callable[[], float] = time.monotonic) -> PaymentGateway:
+                clock: Callable[[], float] = time.monotonic, cool_down: float = 5.0,
+                breaker_wait: float = 0.0) -> PaymentGateway:
+        """`breaker_wait` 0: a call that finds the circuit open gives up at once."""
         breaker = CircuitBreaker(name="gateway", failure_threshold=failure_threshold,
-                                 cool_down_seconds=5.0, clock=clock)
+                                 cool_down_seconds=cool_down, clock=clock)
         client = PaymentGateway(self.url, timeout_seconds=timeout, retry=fast_retry(attempts),
-                                breaker=breaker)
+                                breaker=breaker, breaker_wait_seconds=breaker_wait)
         self.clients.append(client)
         return client
 
-    def carrier(self, *, attempts: int = 3) -> Carrier:
-        client = Carrier(self.url, timeout_seconds=1.0, retry=fast_retry(attempts))
+    def carrier(self, *, attempts: int = 3, timeout: float = 1.0) -> Carrier:
+        client = Carrier(self.url, timeout_seconds=timeout, retry=fast_retry(attempts))
         self.clients.append(client)
         return client
 

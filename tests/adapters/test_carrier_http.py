@@ -40,24 +40,44 @@ def test_an_undeliverable_country_or_postcode_is_refused_with_a_reason(simulator
     asyncio.run(scenario())
 
 
-def test_a_label_can_be_cancelled_idempotently(simulator):
+def test_a_label_is_cancelled_by_its_key_idempotently(simulator):
     async def scenario():
         async with simulator() as sim:
             carrier = sim.carrier()
             label = await carrier.create_label("s-1", "o-1", ADDRESS, ITEMS, "label-s-1")
-            first = await carrier.cancel("s-1", label.tracking_number, "cancel-s-1")
-            again = await carrier.cancel("s-1", label.tracking_number, "cancel-s-1-retry")
-            assert first.ok and again.ok
-            assert (await sim.stats())["label_cancels"] == 1
+            first = await carrier.cancel("s-1", "label-s-1", "cancel-s-1")
+            again = await carrier.cancel("s-1", "label-s-1", "cancel-s-1-retry")
+            assert first == again == CarrierResult(ok=True, tracking_number=label.tracking_number)
+            stats = await sim.stats()
+            assert stats["label_cancels"] == 1
+            assert stats["labels_by_shipment"] == {"s-1": {label.tracking_number: "cancelled"}}
 
     asyncio.run(scenario())
 
 
-def test_cancelling_an_unknown_label_is_refused(simulator):
+def test_a_cancel_before_the_label_refuses_that_key_from_then_on(simulator):
     async def scenario():
         async with simulator() as sim:
-            result = await sim.carrier().cancel("s-1", "TRK-NOPE", "cancel-s-1")
-            assert not result.ok and "no label TRK-NOPE" in result.reason
+            carrier = sim.carrier()
+            assert await carrier.cancel("s-1", "label-s-1", "cancel-s-1") == CarrierResult(ok=True)
+            late = await carrier.create_label("s-1", "o-1", ADDRESS, ITEMS, "label-s-1")
+            assert not late.ok and "voided before" in late.reason
+            assert (await sim.stats())["labels_by_shipment"] == {}
+
+    asyncio.run(scenario())
+
+
+def test_a_slow_carrier_makes_the_label_the_client_gave_up_on_and_the_cancel_finds_it(simulator):
+    async def scenario():
+        async with simulator(latency_ms=200) as sim:
+            carrier = sim.carrier(attempts=1, timeout=0.05)
+            with pytest.raises(CarrierUnavailable, match="timed out"):
+                await carrier.create_label("s-1", "o-1", ADDRESS, ITEMS, "label-s-1")
+            await sim.configure(latency_ms=0)
+            await asyncio.sleep(0.25)      # the carrier finishes the request we gave up on
+            assert (await carrier.cancel("s-1", "label-s-1", "cancel-s-1")).ok
+            labels = (await sim.stats())["labels_by_shipment"]["s-1"]
+            assert list(labels.values()) == ["cancelled"]
 
     asyncio.run(scenario())
 

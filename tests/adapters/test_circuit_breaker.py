@@ -75,3 +75,19 @@ def test_a_late_failure_while_open_does_not_extend_the_cool_down(breaker, clock)
     breaker.record_failure()
     clock.advance(5)
     assert breaker.allow()
+
+
+def test_every_transition_is_reported_once(breaker, clock):
+    seen = []
+    breaker.on_transition(lambda old, new: seen.append((old.value, new.value)))
+    fail(breaker, 3)
+    breaker.record_failure()            # already open: no transition
+    clock.advance(10)
+    breaker.allow()
+    breaker.record_failure()
+    clock.advance(10)
+    breaker.allow()
+    breaker.record_success()
+    breaker.record_success()            # already closed: no transition
+    assert seen == [("closed", "open"), ("open", "half_open"), ("half_open", "open"),
+                    ("open", "half_open"), ("half_open", "closed")]

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from orderstream.adapters import BreakerState, GatewayResult, GatewayUnavailable
+from orderstream.adapters import BreakerState, GatewayResult, GatewayUnavailable, GatewayVoid
 
 
 def test_a_charge_is_approved_with_a_transaction_id(simulator):
@@ -168,5 +168,77 @@ def test_nothing_listening_is_unavailable(simulator):
             sim.url = "http://127.0.0.1:9"     # discard port: connection refused
             with pytest.raises(GatewayUnavailable, match="ClientConnectorError"):
                 await sim.gateway(attempts=2).charge("p-1", 1200, "EUR", "charge-p-1")
+
+    asyncio.run(scenario())
+
+
+def test_a_void_by_key_gives_back_a_charge_whose_answer_was_never_seen(simulator):
+    async def scenario():
+        async with simulator(latency_ms=200) as sim:
+            gateway = sim.gateway(attempts=1, timeout=0.05)
+            with pytest.raises(GatewayUnavailable, match="timed out"):
+                await gateway.charge("p-1", 1200, "EUR", "charge-p-1")
+            await sim.configure(latency_ms=0)
+            await asyncio.sleep(0.25)      # the gateway finishes the charge we gave up on
+            void = await gateway.void("p-1", "charge-p-1", "void-p-1")
+            assert void.voided and void.reversed_amount == 1200
+            assert await gateway.void("p-1", "charge-p-1", "void-p-1") == void   # a replay
+            stats = await sim.stats()
+            assert stats["charged_by_payment"] == stats["refunded_by_payment"] == {"p-1": 1200}
+            assert stats["voids"] == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_void_before_the_charge_refuses_that_key_from_then_on(simulator):
+    async def scenario():
+        async with simulator() as sim:
+            gateway = sim.gateway()
+            void = await gateway.void("p-1", "charge-p-1", "void-p-1")
+            assert void == GatewayVoid(voided=True, transaction_id=None, reversed_amount=0)
+            late = await gateway.charge("p-1", 1200, "EUR", "charge-p-1")
+            assert not late.approved and "voided before" in late.reason
+            assert (await sim.stats())["charged_by_payment"] == {}
+
+    asyncio.run(scenario())
+
+
+def test_a_void_after_a_partial_refund_gives_back_the_rest(simulator):
+    async def scenario():
+        async with simulator() as sim:
+            gateway = sim.gateway()
+            charge = await gateway.charge("p-1", 1000, "EUR", "charge-p-1")
+            await gateway.refund("p-1", charge.transaction_id, 300, "EUR", "refund-1")
+            void = await gateway.void("p-1", "charge-p-1", "void-p-1")
+            assert (void.transaction_id, void.reversed_amount) == (charge.transaction_id, 700)
+            assert (await sim.stats())["refunded_by_payment"] == {"p-1": 1000}
+
+    asyncio.run(scenario())
+
+
+def test_a_call_that_finds_the_circuit_open_waits_for_the_probe_instead_of_failing(simulator):
+    async def scenario():
+        async with simulator(outage=True) as sim:
+            gateway = sim.gateway(attempts=1, failure_threshold=1, cool_down=0.3,
+                                  breaker_wait=5.0)
+            with pytest.raises(GatewayUnavailable, match="after 1 attempts"):
+                await gateway.charge("p-1", 1200, "EUR", "charge-p-1")
+            assert gateway.breaker.state is BreakerState.open
+            await sim.configure(outage=False)
+            assert (await gateway.charge("p-1", 1200, "EUR", "charge-p-1")).approved
+            assert gateway.breaker.state is BreakerState.closed
+
+    asyncio.run(scenario())
+
+
+def test_a_circuit_that_stays_open_past_the_wait_is_unavailable_not_a_decline(simulator):
+    async def scenario():
+        async with simulator(outage=True) as sim:
+            gateway = sim.gateway(attempts=1, failure_threshold=1, cool_down=60, breaker_wait=0.2)
+            with pytest.raises(GatewayUnavailable):
+                await gateway.charge("p-1", 1200, "EUR", "charge-p-1")
+            with pytest.raises(GatewayUnavailable, match="circuit open"):
+                await gateway.charge("p-2", 1200, "EUR", "charge-p-2")
+            assert (await sim.stats())["injected_failures"] == 1
 
     asyncio.run(scenario())

@@ -44,9 +44,9 @@ def test_card_goes_through_the_gateway_port():
     out = run(payments, "pay1", [], msg(ProcessPayment, **card))
     assert types(out) == ["PaymentStarted", "GatewayChargeRequested"]
     assert out[1].idempotency_key == "pay1"
-    ok = msg(RecordGatewayResult, payment_id="pay1", approved=True, transaction_id="g1")
+    ok = msg(RecordGatewayResult, payment_id="pay1", outcome="approved", transaction_id="g1")
     assert types(run(payments, "pay1", out, ok)) == ["PaymentSucceeded"]
-    no = msg(RecordGatewayResult, payment_id="pay1", approved=False, reason="declined")
+    no = msg(RecordGatewayResult, payment_id="pay1", outcome="declined", reason="declined")
     assert run(payments, "pay1", out, no)[0].reason == "declined"
 
 
@@ -84,7 +84,7 @@ def test_gateway_refund_result():
     out = run(payments, "pay1", given, msg(RefundPayment, payment_id="pay1", refund_id="r1",
                                            reason="x"))
     assert types(out) == ["RefundStarted", "GatewayRefundRequested"]
-    ok = msg(RecordGatewayRefundResult, payment_id="pay1", refund_id="r1", approved=True)
+    ok = msg(RecordGatewayRefundResult, payment_id="pay1", refund_id="r1", outcome="approved")
     assert types(run(payments, "pay1", [*given, *out], ok)) == ["PaymentRefunded"]
 
 
@@ -110,10 +110,10 @@ CREATED = msg(ShipmentCreated, shipment_id="s1", order_id="o1", tracking_number=
 def test_create_shipment_asks_the_carrier():
     out = run(shipments, "s1", [], msg(CreateShipment, **SHIP))
     assert types(out) == ["ShipmentRequested", "LabelRequested"]
-    ok = msg(RecordCarrierResult, shipment_id="s1", accepted=True, tracking_number="T1",
+    ok = msg(RecordCarrierResult, shipment_id="s1", outcome="accepted", tracking_number="T1",
              carrier="c")
     assert types(run(shipments, "s1", out, ok)) == ["ShipmentCreated"]
-    no = msg(RecordCarrierResult, shipment_id="s1", accepted=False, reason="no service")
+    no = msg(RecordCarrierResult, shipment_id="s1", outcome="refused", reason="no service")
     assert run(shipments, "s1", out, no)[0].reason == "no service"
 
 
@@ -141,7 +141,11 @@ def test_tracking_updates_and_illegal_moves():
 
 def test_cancel_before_dispatch_only():
     cancel = msg(CancelShipment, shipment_id="s1", order_id="o1", reason="customer")
-    assert types(run(shipments, "s1", [REQUESTED, CREATED], cancel)) == ["ShipmentCancelled"]
+    asked = run(shipments, "s1", [REQUESTED, CREATED], cancel)
+    assert types(asked) == ["LabelCancelRequested"]
+    confirmed = msg(RecordCarrierCancelResult, shipment_id="s1", outcome="cancelled")
+    assert types(run(shipments, "s1", [REQUESTED, CREATED, *asked], confirmed)) == [
+        "ShipmentCancelled"]
     dispatched = msg(ShipmentDispatched, shipment_id="s1", order_id="o1")
     assert types(run(shipments, "s1", [REQUESTED, CREATED, dispatched], cancel)) == [
         "ShipmentRejected"]
