@@ -182,28 +182,30 @@ class ActorSystem:
             self.app.last_progress = time.monotonic()
 
     async def _process(self, events: list[EventT]) -> None:
-        rows, out = Rows(self.stores), []
-        for event in events:
-            try:
-                self.decide(event, rows, out)
-            except Exception as error:  # a pure decision that failed fails again: park it
-                await self._park(event, error)
+        """The commands of one partition: a table reads and writes the partition of the current
+        event, so it is one of theirs throughout."""
+        rows, out, last = Rows(self.stores), [], events[-1]
+        token = _current_event.set(weakref.ref(last))
         try:
-            await self.retry.run(lambda: self._write(events[-1], rows, out), retry_on=(Exception,),
-                                 never=PERMANENT, on_retry=lambda n, error, wait: self._log_retry(
-                                     events[-1], n, error, wait))
-        except Exception as error:
             for event in events:
-                await self._park(event, error)
-        tp = events[-1].message.tp
-        self.position[tp] = max(self.position.get(tp, 0), events[-1].message.offset + 1)
-
-    async def _write(self, last: EventT, rows: "Rows", out: list) -> None:
-        token = _current_event.set(weakref.ref(last))  # a table writes to its event's partition
-        try:
-            rows.write()
+                try:
+                    self.decide(event, rows, out)
+                except Exception as error:  # a pure decision that failed fails again: park it
+                    await self._park(event, error)
+            try:
+                await self.retry.run(lambda: self._write(rows, out), retry_on=(Exception,),
+                                     never=PERMANENT, on_retry=lambda n, error, wait: self._log_retry(
+                                         last, n, error, wait))
+            except Exception as error:
+                for event in events:
+                    await self._park(event, error)
         finally:
             _current_event.reset(token)
+        self.position[last.message.tp] = max(self.position.get(last.message.tp, 0),
+                                             last.message.offset + 1)
+
+    async def _write(self, rows: "Rows", out: list) -> None:
+        rows.write()
         for topic, key, message in out:
             await topic.send(key=key.encode(), value=encode(message), headers=headers(message))
 
