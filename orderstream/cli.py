@@ -55,7 +55,8 @@ def topics(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     module = importlib.import_module(f"orderstream.{args.context}.app")
-    sys.argv = [f"orderstream-{args.context}", "worker", "--loglevel", load().log_level]
+    level = {"warning": "warn"}.get(load().log_level, load().log_level)  # Faust's own spelling
+    sys.argv = [f"orderstream-{args.context}", "worker", "--loglevel", level]
     module.app.main()
     return 0
 

@@ -114,11 +114,17 @@ async def get_order(request, order_id: str):
     if wanted is None:
         return 200, view(await order(order_id))
     deadline = time.monotonic() + max(timeout, 0.0)
-    while time.monotonic() < deadline:
-        state = placed(order_id)
-        if state is not None and settled(state, wanted):
-            return 200, view(state)
-        await asyncio.sleep(0.05)
+    while (left := deadline - time.monotonic()) > 0:
+        changed = api.system.watch("orders", order_id)  # before reading: no change slips by
+        try:
+            state = placed(order_id)
+            if state is not None and settled(state, wanted):
+                return 200, view(state)
+            await asyncio.wait_for(changed, left)
+        except TimeoutError:
+            break
+        finally:
+            api.system.unwatch("orders", order_id, changed)
     return 200, view(await order(order_id)) | {"waited": "timeout"}
 
 

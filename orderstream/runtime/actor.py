@@ -65,6 +65,7 @@ class ActorSystem:
         self._edge_lock = asyncio.Lock()
         self._closing: list[Callable[[], Awaitable[None]]] = []  # clients to close on shutdown
         self.position: dict[TP, int] = {}  # per partition read: the next offset to process
+        self.watchers: dict[tuple[str, str], set[asyncio.Future]] = {}  # (table, key) -> waiting
         self.app.on_before_shutdown.connect(self._close)
         self.retry = RetryPolicy(max_attempts=5, base_seconds=0.2, cap_seconds=5.0)
         self.commands = self.topic(f"{context}.commands")
@@ -81,6 +82,20 @@ class ActorSystem:
 
     def state_of(self, table: str, key: str) -> BaseModel | None:
         return self.stores[table].get(key)
+
+    def watch(self, table: str, key: str) -> asyncio.Future:
+        """A future resolved the next time this worker writes the row `key` of `table`: a view
+        waiting for an aggregate to change waits for this, instead of reading it again and
+        again. Call `unwatch` when done waiting."""
+        future = asyncio.get_running_loop().create_future()
+        self.watchers.setdefault((table, key), set()).add(future)
+        return future
+
+    def unwatch(self, table: str, key: str, future: asyncio.Future) -> None:
+        waiting = self.watchers.get((table, key), set())
+        waiting.discard(future)
+        if not waiting:
+            self.watchers.pop((table, key), None)
 
     async def caught_up(self, key: str, timeout: float = 5.0) -> bool:
         """Read-your-writes at the edge: has this worker processed every command that was on the
@@ -206,6 +221,10 @@ class ActorSystem:
 
     async def _write(self, rows: "Rows", out: list) -> None:
         rows.write()
+        for row in rows.touched.keys() & self.watchers.keys():
+            for future in self.watchers[row]:
+                if not future.done():
+                    future.set_result(None)
         for topic, key, message in out:
             await topic.send(key=key.encode(), value=encode(message), headers=headers(message))
 
