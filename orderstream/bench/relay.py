@@ -25,7 +25,7 @@ from orderstream.runtime.kafka import client_kwargs
 from orderstream.settings import Settings, load
 
 PROCESSES = 6
-PAYLOAD = b"x" * 512
+PAYLOAD = b"x" * 700  # about the average orderstream record (JSON + headers)
 
 
 def hop_topic(run: str, hop: int) -> str:

@@ -16,7 +16,8 @@ def _row(name: str, r: dict) -> str:
 
 
 def table(result: dict) -> str:
-    loop = (f"open loop, {result['offered_rate']}/s offered for {result['duration']:.0f}s"
+    loop = (f"open loop, {result['offered_rate']}/s offered for {result['duration']:.0f}s "
+            f"({result['orders']} orders; orders/s below: settled within those {result['duration']:.0f}s)"
             if result["mode"] == "open" else
             f"closed loop, {result['orders']} orders, concurrency {result['concurrency']}")
     lines = [f"orderstream bench: workload {result['workload']}, {loop}, saga {result['saga_mode']}", "",
@@ -36,17 +37,18 @@ def table(result: dict) -> str:
     if len(topics) > TOP_TOPICS:
         lines.append(f"  {f'{len(topics) - TOP_TOPICS} more topics':<48}"
                      f"{sum(s for _, s in topics[TOP_TOPICS:]):>8.2f}")
-    lines += ["", "CPU ms per order" + "".join(f"{'relay ' + str(r['target_messages_per_order']):>12}"
-                                                for r in relays)]
-    names = list(result["cpu_ms_per_order"])
-    for name in names:
+    lines += ["", f"CPU ms per order{'idle ms/s':>12}" + "".join(
+        f"{'relay ' + str(r['target_messages_per_order']):>12}" for r in relays)]
+    idle = result.get("idle_cpu_ms_per_second", {})
+    for name, ms in result["cpu_ms_per_order"].items():
         relay = "".join(f"{r['cpu_ms_per_order'].get(name, float('nan')):>12.2f}"
                         if name in ("kafka", "total") else " " * 12 for r in relays)
-        lines.append(f"  {name:<14}{result['cpu_ms_per_order'][name]:>8.2f}{relay}")
+        lines.append(f"  {name:<14}{ms:>8.2f}{idle.get(name, float('nan')):>10.1f}{relay}")
     if relays:
-        lines.append(f"  {'relays':<14}{'':>8}" + "".join(
+        lines.append(f"  {'relays':<14}{'':>18}" + "".join(
             f"{sum(v for k, v in r['cpu_ms_per_order'].items() if k.startswith('relay-')):>12.2f}" for r in relays))
-    lines.append(f"  {'(bench client':<14}{result['client_cpu_ms_per_order']:>8.2f})")
+    lines.append(f"  {'(bench client':<14}{result['client_cpu_ms_per_order']:>8.2f})  "
+                 f"it read each order {result.get('reads_per_order', 0)} times (about 1 ms of the order worker each)")
     return "\n".join(lines)
 
 
@@ -69,12 +71,12 @@ def plot(result: dict, path: str) -> None:
     from matplotlib import pyplot
 
     figure, (over_time, histogram) = pyplot.subplots(1, 2, figsize=(12, 4.5))
-    done = [(s, ms) for s, ms, status in result["latencies"] if ms == ms]
+    done = [(s, ms) for s, ms, _ in result["latencies"] if ms is not None]
     over_time.scatter([s for s, _ in done], [ms for _, ms in done], s=6, alpha=0.6, label="orderstream")
     over_time.set(xlabel="order started (s into the run)", ylabel="latency ms (placed -> settled)",
                   title="latency over the run")
     series = {"orderstream": [ms for _, ms in done]}
-    series |= {f"relay {r['target_messages_per_order']}/order": [ms for _, ms, _ in r["latencies"]]
+    series |= {f"relay {r['target_messages_per_order']}/order": [ms for _, ms, _ in r["latencies"] if ms is not None]
                for r in result.get("baseline", [])}
     histogram.hist(list(series.values()), bins=40, label=list(series), histtype="stepfilled", alpha=0.5)
     histogram.set(xlabel="latency ms", ylabel="orders", title="latency histogram")

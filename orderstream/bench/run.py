@@ -70,18 +70,24 @@ class Meter:
                 break
         return last
 
-    async def start(self) -> None:
-        self.before = await self.quiet()
-        self.cpu_before = probes.cpu_ticks(self.pids)
+    async def start(self, idle: float = 3.0) -> None:
+        """Also measures each process's CPU while idle for `idle` seconds: the part of a cost
+        per order that is only time passing (heartbeats, fetch polls, timers)."""
+        await self.quiet()
+        ticks = probes.cpu_ticks(self.pids)
+        await asyncio.sleep(idle)
+        self.before, self.cpu_before = await self.offsets.snapshot(), probes.cpu_ticks(self.pids)
+        self.idle = stats.cpu_ms_per(ticks, self.cpu_before, probes.TICKS_PER_SECOND, idle)
 
     async def stop(self, orders: int) -> dict:
         after = await self.quiet()
-        cpu = stats.cpu_ms_per_order(self.cpu_before, probes.cpu_ticks(self.pids), probes.TICKS_PER_SECOND, orders)
+        cpu = stats.cpu_ms_per(self.cpu_before, probes.cpu_ticks(self.pids), probes.TICKS_PER_SECOND, orders)
         written = stats.written(self.before, after)
         return {"messages_per_order": round(sum(written.values()) / orders, 2) if orders else 0,
                 "messages_by_topic": {t: round(n, 3) for t, n in stats.per_order(written, orders).items()},
                 "messages_written": sum(written.values()),
-                "cpu_ms_per_order": {name: round(ms, 2) for name, ms in cpu.items()}}
+                "cpu_ms_per_order": {name: round(ms, 2) for name, ms in cpu.items()},
+                "idle_cpu_ms_per_second": {name: round(ms, 2) for name, ms in self.idle.items()}}
 
 
 def summary(outcomes: list[load.Outcome], seconds: float) -> dict:
@@ -100,38 +106,49 @@ async def orderstream(options: Options, settings: Settings, token: str | None, o
     bodies = [workload.order_body(o) for o in orders]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=90)) as session:
+    async with (aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=90)) as session,
+                probes.OrderEvents(settings) as events):
         if options.progress:
             print(f"seeding {len(shop.prices)} products, {len(shop.customers)} customers and accounts",
                   file=sys.stderr)
         seeded = await workload.seed(session, options.host, shop, orders, headers)
-        place = load.placer(session, workload.url("order", options.host) + "/orders", bodies, headers)
+        place = load.Placer(session, workload.url("order", options.host) + "/orders", bodies, headers, events)
         if options.warmup:
-            await load.closed_loop(options.warmup, options.warmup, place, load.Progress("warm-up", options.warmup))
-        measured = lambda i: place(options.warmup + i)  # noqa: E731
+            await load.closed_loop(options.warmup, options.warmup, place,
+                                   load.Progress("warm-up", options.warmup, quiet=not options.progress))
         meter = Meter(offsets, probes.stack_pids())
         await meter.start()
         client_cpu = probes.own_cpu_seconds()
-        progress = load.Progress("orderstream", options.count, quiet=not options.progress)
-        if options.rate:
-            offered = stats.schedule(options.rate, options.duration)
-            outcomes, unsettled_at_end = await load.open_loop(offered, options.duration, measured,
-                                                              options.drain, progress)
-            in_window = [o for o in settled(outcomes) if o.started + o.latency <= options.duration]
-            result = summary(outcomes, options.duration) | {
-                "offered_rate": options.rate, "duration": options.duration,
-                "orders_per_second": round(len(in_window) / options.duration, 2),
-                "unsettled_at_end": unsettled_at_end,
-                "unsettled_after_drain": outcomes_by_status(outcomes).get(load.UNSETTLED, 0)}
-        else:
-            outcomes, seconds = await load.closed_loop(options.count, options.concurrency, measured, progress)
-            result = summary(outcomes, seconds) | {"concurrency": options.concurrency}
+        place.reads = 0
+        outcomes, result = await offer(options, lambda i: place(options.warmup + i))
+        result["reads_per_order"] = round(place.reads / max(len(outcomes), 1), 1)
         client_ms = (probes.own_cpu_seconds() - client_cpu) * 1000 / max(len(outcomes), 1)
         costs = await meter.stop(len(outcomes))
     return {"run": run, "workload": options.workload, "mode": "open" if options.rate else "closed",
             "saga_mode": settings.saga_mode.value, "seed_requests": seeded, "warmup": options.warmup,
-            **result, **costs, "client_cpu_ms_per_order": round(client_ms, 2),
-            "latencies": [[round(o.started, 3), round(o.latency * 1000, 1), o.status] for o in outcomes]}
+            **result, **costs, "client_cpu_ms_per_order": round(client_ms, 2), "latencies": points(outcomes)}
+
+
+async def offer(options: Options, attempt: load.Attempt) -> tuple[list[load.Outcome], dict]:
+    """The measured orders, closed or open loop; their outcomes and a summary."""
+    progress = load.Progress("orderstream", options.count, quiet=not options.progress)
+    if not options.rate:
+        outcomes, seconds = await load.closed_loop(options.count, options.concurrency, attempt, progress)
+        return outcomes, summary(outcomes, seconds) | {"concurrency": options.concurrency}
+    offered = stats.schedule(options.rate, options.duration)
+    outcomes, unsettled_at_end = await load.open_loop(offered, options.duration, attempt, options.drain, progress)
+    in_window = [o for o in settled(outcomes) if o.started + o.latency <= options.duration]
+    return outcomes, summary(outcomes, options.duration) | {
+        "offered_rate": options.rate, "duration": options.duration,
+        "orders_per_second": round(len(in_window) / options.duration, 2),
+        "unsettled_at_end": unsettled_at_end,
+        "unsettled_after_drain": outcomes_by_status(outcomes).get(load.UNSETTLED, 0)}
+
+
+def points(outcomes: list[load.Outcome]) -> list[list]:
+    """[start s, latency ms or None, status] per order, for --json and --plot."""
+    return [[round(o.started, 3), None if math.isnan(o.latency) else round(o.latency * 1000, 1), o.status]
+            for o in outcomes]
 
 
 async def relay(options: Options, settings: Settings, offsets: probes.Offsets, messages_per_order: int,
@@ -147,8 +164,7 @@ async def relay(options: Options, settings: Settings, offsets: probes.Offsets, m
                                                    progress)
         costs = await meter.stop(orders)
     return {"hops": options.relay_hops, "target_messages_per_order": messages_per_order,
-            **summary(outcomes, seconds), **costs,
-            "latencies": [[round(o.started, 3), round(o.latency * 1000, 1), o.status] for o in outcomes]}
+            **summary(outcomes, seconds), **costs, "latencies": points(outcomes)}
 
 
 async def bench(options: Options, settings: Settings, token: str | None = None) -> dict:

@@ -54,12 +54,13 @@ def cpu_ticks(stat: str) -> int:
     return int(fields[11]) + int(fields[12])
 
 
-def cpu_ms_per_order(before: Mapping[str, int], after: Mapping[str, int], ticks_per_second: int,
-                     orders: int) -> dict[str, float]:
-    """Milliseconds of CPU per order for each process seen in both snapshots, plus `total`."""
-    if orders <= 0:
+def cpu_ms_per(before: Mapping[str, int], after: Mapping[str, int], ticks_per_second: int,
+               per: float) -> dict[str, float]:
+    """Milliseconds of CPU per order (or per second: `per` is the count of either) for each
+    process seen in both snapshots, plus `total`."""
+    if per <= 0:
         return {}
-    ms = {name: (after[name] - before[name]) * 1000 / ticks_per_second / orders
+    ms = {name: (after[name] - before[name]) * 1000 / ticks_per_second / per
           for name in after if name in before}
     return ms | {"total": sum(ms.values())}
 

@@ -56,7 +56,7 @@ def test_cpu_ticks_from_proc_stat_even_with_parentheses_in_the_name():
 def test_cpu_ms_per_order_per_process_and_total():
     before = {"order": 100, "kafka": 1000, "gone": 5}
     after = {"order": 150, "kafka": 1300, "late": 10}
-    assert stats.cpu_ms_per_order(before, after, 100, 10) == {"order": 50.0, "kafka": 300.0, "total": 350.0}
+    assert stats.cpu_ms_per(before, after, 100, 10) == {"order": 50.0, "kafka": 300.0, "total": 350.0}
 
 
 def test_open_loop_schedule_is_fixed_in_advance():
