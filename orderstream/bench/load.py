@@ -117,6 +117,7 @@ class Placer:
         self.session, self.url, self.bodies, self.headers = session, order_url, bodies, headers
         self.events, self.give_up, self.recheck = events, give_up, recheck
         self.reads = 0
+        self.saga_mode: str | None = None  # as the order worker chose it (its settings, not ours)
 
     async def __call__(self, i: int) -> tuple[float, str]:
         deadline = time.monotonic() + self.give_up
@@ -143,4 +144,5 @@ class Placer:
         self.reads += 1
         async with self.session.get(f"{self.url}/{order_id}", headers=self.headers) as response:
             order = await response.json() if response.status == 200 else {}
+        self.saga_mode = order.get("saga_mode", self.saga_mode)
         return order["status"] if order.get("settled") else None

@@ -54,7 +54,8 @@ class OrderEvents:
     at closed-loop latencies is most of that worker's CPU per order."""
 
     def __init__(self, settings: Settings):
-        self.partitions = [TopicPartition(settings.topic("order.events"), p) for p in range(settings.topic_partitions)]
+        topic = settings.topic("order.events")
+        self.partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
         self.consumer = AIOKafkaConsumer(**client_kwargs(settings))
         self.waiting: dict[bytes, asyncio.Event] = {}
 

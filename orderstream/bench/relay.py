@@ -82,12 +82,13 @@ class Chain:
 
     async def __aenter__(self) -> "Chain":
         await topics.create_scratch(self.settings, relay_topics(self.run, self.hops))
+        bootstrap = self.settings.kafka_bootstrap_servers
         try:
             for process in range(min(PROCESSES, self.hops)):
                 self.procs.append(await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "orderstream.bench.relay", self.run, str(self.hops), str(process),
                     *map(str, self.fillers), stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
-                    env=os.environ | {"ORDERSTREAM_KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers}))
+                    env=os.environ | {"ORDERSTREAM_KAFKA_BOOTSTRAP_SERVERS": bootstrap}))
             for proc in self.procs:
                 line = await asyncio.wait_for(proc.stdout.readline(), 90)
                 if line.strip() != b"ready":

@@ -21,16 +21,20 @@ def table(result: dict) -> str:
             if result["mode"] == "open" else
             f"closed loop, {result['orders']} orders, concurrency {result['concurrency']}")
     lines = [f"orderstream bench: workload {result['workload']}, {loop}, saga {result['saga_mode']}", "",
-             f"{'':<24}{'orders/s':>9}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}{'msg/ord':>9}  outcomes",
+             f"{'':<24}{'orders/s':>9}" + "".join(f"{h + ' ms':>8}" for h in ("p50", "p90", "p99", "max"))
+             + f"{'msg/ord':>9}  outcomes",
              _row("orderstream", result)]
     relays = result.get("baseline", [])
     lines += [_row(f"relay {r['hops']} hops, {r['target_messages_per_order']}/ord", r) for r in relays]
     if result["mode"] == "open":
         lines.append(f"unsettled when the schedule ended: {result['unsettled_at_end']}, "
                      f"after {result['options']['drain']:.0f}s more: {result['unsettled_after_drain']}")
-    if relays:
+    if relays and result["mode"] == "closed":
         lines.append(f"orderstream throughput = {result['ratio_to_relay']:.2f} x the relay's "
                      f"(same broker, {relays[0]['target_messages_per_order']} records/order)")
+    elif relays:
+        lines.append("(open loop: orderstream's orders/s is what was offered; the relay runs closed loop, "
+                     "so compare capacities with a closed-loop run)")
     lines += ["", f"Kafka records per order: {result['messages_per_order']:.1f}"]
     topics = list(result["messages_by_topic"].items())
     lines += [f"  {topic:<48}{share:>8.2f}" for topic, share in topics[:TOP_TOPICS]]
@@ -46,9 +50,10 @@ def table(result: dict) -> str:
         lines.append(f"  {name:<14}{ms:>8.2f}{idle.get(name, float('nan')):>10.1f}{relay}")
     if relays:
         lines.append(f"  {'relays':<14}{'':>18}" + "".join(
-            f"{sum(v for k, v in r['cpu_ms_per_order'].items() if k.startswith('relay-')):>12.2f}" for r in relays))
+            f"{sum(v for k, v in r['cpu_ms_per_order'].items() if k.startswith('relay-')):>12.2f}"
+            for r in relays))
     lines.append(f"  {'(bench client':<14}{result['client_cpu_ms_per_order']:>8.2f})  "
-                 f"it read each order {result.get('reads_per_order', 0)} times (about 1 ms of the order worker each)")
+                 f"it read each order {result.get('reads_per_order', 0)} times (~1 ms of the order worker each)")
     return "\n".join(lines)
 
 
@@ -76,8 +81,8 @@ def plot(result: dict, path: str) -> None:
     over_time.set(xlabel="order started (s into the run)", ylabel="latency ms (placed -> settled)",
                   title="latency over the run")
     series = {"orderstream": [ms for _, ms in done]}
-    series |= {f"relay {r['target_messages_per_order']}/order": [ms for _, ms, _ in r["latencies"] if ms is not None]
-               for r in result.get("baseline", [])}
+    series |= {f"relay {r['target_messages_per_order']}/order":
+               [ms for _, ms, _ in r["latencies"] if ms is not None] for r in result.get("baseline", [])}
     histogram.hist(list(series.values()), bins=40, label=list(series), histtype="stepfilled", alpha=0.5)
     histogram.set(xlabel="latency ms", ylabel="orders", title="latency histogram")
     histogram.legend()

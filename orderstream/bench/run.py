@@ -125,7 +125,8 @@ async def orderstream(options: Options, settings: Settings, token: str | None, o
         client_ms = (probes.own_cpu_seconds() - client_cpu) * 1000 / max(len(outcomes), 1)
         costs = await meter.stop(len(outcomes))
     return {"run": run, "workload": options.workload, "mode": "open" if options.rate else "closed",
-            "saga_mode": settings.saga_mode.value, "seed_requests": seeded, "warmup": options.warmup,
+            "saga_mode": place.saga_mode or settings.saga_mode.value, "seed_requests": seeded,
+            "warmup": options.warmup,
             **result, **costs, "client_cpu_ms_per_order": round(client_ms, 2), "latencies": points(outcomes)}
 
 
@@ -179,5 +180,6 @@ async def bench(options: Options, settings: Settings, token: str | None = None) 
             baselines.append(await relay(options, settings, offsets, per_order, result["orders"],
                                          options.concurrency, broker))
     relay_rate = baselines[0]["orders_per_second"]
-    ratio = result["orders_per_second"] / relay_rate if relay_rate else math.nan
-    return result | {"baseline": baselines, "ratio_to_relay": round(ratio, 3), "options": asdict(options)}
+    # open loop: orderstream's rate is the offered one, no capacity to compare
+    ratio = result["orders_per_second"] / relay_rate if relay_rate and not options.rate else None
+    return result | {"baseline": baselines, "ratio_to_relay": ratio and round(ratio, 3), "options": asdict(options)}
