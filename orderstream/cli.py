@@ -5,6 +5,7 @@ import asyncio
 import importlib
 import subprocess
 import sys
+from collections.abc import Callable
 
 from aiokafka.errors import KafkaConnectionError
 
@@ -95,6 +96,15 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive(kind: type) -> "Callable[[str], int | float]":
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+    return parse
+
+
 def load_token() -> str | None:
     token = load().api_token
     return token.get_secret_value() if token else None
@@ -123,10 +133,11 @@ def parser() -> argparse.ArgumentParser:
                                       "latency, Kafka records and CPU per order, against a raw Kafka relay")
     b.add_argument("--workload", choices=["hot", "spread"], default="hot",
                    help="hot: one product, one customer; spread: many of each, 1-3 lines per order")
-    b.add_argument("--orders", type=int, default=200, help="closed loop: orders to place")
-    b.add_argument("--concurrency", type=int, default=20, help="closed loop: orders in flight")
-    b.add_argument("--rate", type=float, default=None, help="open loop: orders started per second")
-    b.add_argument("--duration", type=float, default=60.0, help="open loop: seconds of offered load")
+    b.add_argument("--orders", type=positive(int), default=200, help="closed loop: orders to place")
+    b.add_argument("--concurrency", type=positive(int), default=20,
+                   help="closed loop and the relay baseline: orders in flight")
+    b.add_argument("--rate", type=positive(float), default=None, help="open loop: orders started per second")
+    b.add_argument("--duration", type=positive(float), default=60.0, help="open loop: seconds of offered load")
     b.add_argument("--drain", type=float, default=30.0, help="open loop: seconds to wait for the rest after")
     b.add_argument("--products", type=int, default=200, help="spread: products")
     b.add_argument("--customers", type=int, default=100, help="spread: customers (one account each)")
@@ -135,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--host", default="127.0.0.1")
     b.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the raw aiokafka relay chain with as many records per order")
-    b.add_argument("--relay-hops", type=int, default=17)
+    b.add_argument("--relay-hops", type=positive(int), default=17, help="hops of the relay chain")
     b.add_argument("--relay-compare", type=int, default=25, help="also relay at this many records/order (0: no)")
     b.add_argument("--json", metavar="FILE", help="write the full result as JSON ('-': stdout)")
     b.add_argument("--plot", metavar="FILE", help="latency over time and histogram: .png, .svg or .html")
