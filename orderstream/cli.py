@@ -5,6 +5,7 @@ import asyncio
 import importlib
 import subprocess
 import sys
+from collections.abc import Callable
 
 from aiokafka.errors import KafkaConnectionError
 
@@ -80,14 +81,29 @@ def down(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    import json
+    from orderstream.bench import report
+    from orderstream.bench.run import Options, bench as run
 
-    from orderstream.local import bench as load
-
-    token = load_token()
-    result = asyncio.run(load.bench(args.orders, args.concurrency, args.host, token))
-    print(json.dumps(result) if args.json else load.report(result))
+    options = Options(workload=args.workload, orders=args.orders, concurrency=args.concurrency, rate=args.rate,
+                      duration=args.duration, drain=args.drain, products=args.products, customers=args.customers,
+                      seed=args.seed, warmup=args.warmup, host=args.host, baseline=args.baseline,
+                      relay_hops=args.relay_hops, relay_compare=args.relay_compare, progress=args.progress)
+    result = asyncio.run(run(options, load(), load_token()))
+    print(report.table(result), file=sys.stderr if args.json == "-" else sys.stdout)
+    if args.json:
+        report.write_json(result, args.json)
+    if args.plot:
+        report.plot(result, args.plot)
     return 0
+
+
+def positive(kind: type) -> "Callable[[str], int | float]":
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+    return parse
 
 
 def load_token() -> str | None:
@@ -114,11 +130,28 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulator", help="the payment gateway / carrier simulator")
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(func=simulator)
-    b = sub.add_parser("bench", help="place N orders against a running system; report throughput, latency")
-    b.add_argument("--orders", type=int, default=200)
-    b.add_argument("--concurrency", type=int, default=20)
+    b = sub.add_parser("bench", help="place orders against a running system (`make up`); report throughput, "
+                                      "latency, Kafka records and CPU per order, against a raw Kafka relay")
+    b.add_argument("--workload", choices=["hot", "spread"], default="hot",
+                   help="hot: one product, one customer; spread: many of each, 1-3 lines per order")
+    b.add_argument("--orders", type=positive(int), default=200, help="closed loop: orders to place")
+    b.add_argument("--concurrency", type=positive(int), default=20,
+                   help="closed loop and the relay baseline: orders in flight")
+    b.add_argument("--rate", type=positive(float), default=None, help="open loop: orders started per second")
+    b.add_argument("--duration", type=positive(float), default=60.0, help="open loop: seconds of offered load")
+    b.add_argument("--drain", type=float, default=30.0, help="open loop: seconds to wait for the rest after")
+    b.add_argument("--products", type=int, default=200, help="spread: products")
+    b.add_argument("--customers", type=int, default=100, help="spread: customers (one account each)")
+    b.add_argument("--seed", type=int, default=1, help="random seed of the orders drawn")
+    b.add_argument("--warmup", type=int, default=5, help="orders placed before measuring")
     b.add_argument("--host", default="127.0.0.1")
-    b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                   help="also run the raw aiokafka relay chain with as many records per order")
+    b.add_argument("--relay-hops", type=positive(int), default=17, help="hops of the relay chain")
+    b.add_argument("--relay-compare", type=int, default=25, help="also relay at this many records/order (0: no)")
+    b.add_argument("--json", metavar="FILE", help="write the full result as JSON ('-': stdout)")
+    b.add_argument("--plot", metavar="FILE", help="latency over time and histogram: .png, .svg or .html")
+    b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     b.set_defaults(func=bench)
     sub.add_parser("up", help="run everything locally in the background").set_defaults(func=up)
     sub.add_parser("down", help="stop everything `up` started").set_defaults(func=down)

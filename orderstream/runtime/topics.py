@@ -146,3 +146,25 @@ async def _update(client, spec: TopicSpec, partitions: int, config: dict[str, st
         await client.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, spec.config)])
         changes.append(f"{spec.name}: config set to {spec.config}")
     return changes
+
+
+async def create_scratch(settings: Settings, names: list[str]) -> None:
+    """Topics outside the spec that a tool makes for itself (the bench's relay chain), with the
+    spec's partitions and replication; delete them with `delete_scratch`."""
+    config = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+    client = admin(settings)
+    await client.start()
+    try:
+        await _create(client, [TopicSpec(name, "scratch", "bench", settings.topic_partitions,
+                                         settings.topic_replication_factor, config) for name in names])
+    finally:
+        await client.close()
+
+
+async def delete_scratch(settings: Settings, names: list[str]) -> None:
+    client = admin(settings)
+    await client.start()
+    try:
+        await client.delete_topics(names)
+    finally:
+        await client.close()

@@ -51,9 +51,14 @@ def test_up_runs_everything_and_down_stops_it_all(tmp_path):
         assert answers(f"http://127.0.0.1:{SIMULATOR_PORT}/health") == 200
         assert answers(f"http://127.0.0.1:{DEFAULT_PORTS['catalog']}/products/sku-pen") == 200
         assert len(ours(run_dir)) >= 8  # kafka, simulator, six workers
-        bench = subprocess.run(cli + ["bench", "--orders", "20", "--concurrency", "10", "--json"], cwd=run_dir,
+        bench = subprocess.run(cli + ["bench", "--orders", "20", "--concurrency", "10", "--json", "-",
+                                      "--relay-hops", "3", "--relay-compare", "0"], cwd=run_dir,
                                env=env, capture_output=True, text=True, timeout=300)
-        assert bench.returncode == 0 and json.loads(bench.stdout)["outcomes"] == {"Preparing": 20}, bench.stderr
+        assert bench.returncode == 0, bench.stderr
+        result = json.loads(bench.stdout)
+        assert result["outcomes"] == {"Preparing": 20}, bench.stderr
+        assert result["messages_per_order"] > 10 and result["cpu_ms_per_order"]["kafka"] > 0
+        assert [r["outcomes"] for r in result["baseline"]] == [{"relayed": 20}]
 
         again = subprocess.run(cli + ["up"], cwd=run_dir, env=env, capture_output=True, text=True, timeout=400)
         assert again.returncode == 0 and "already running" in again.stdout
