@@ -158,11 +158,11 @@ class ActorSystem:
         each to the aggregate that consumes it as a reply (contracts/routes.py); the commands
         each causes (domain.follow_up), which start now: the agent is an edge."""
         now = datetime.now(UTC)
-        out = [(self.events, key, event) for event in events]
+        out = [(f"{self.context}.events", key, event) for event in events]
         for event in events:
             if (reply := route(event)) is not None:
-                out.append((self.topic(f"{reply[0]}.commands"), reply[1], event))
-            out += [(self.topic(f"{c.context}.commands"), c.key, c)
+                out.append((f"{reply[0]}.commands", reply[1], event))
+            out += [(f"{c.context}.commands", c.key, c)
                     for c in follow_up(decider, self.saga, event, state, now)]
         return out
 
@@ -225,8 +225,9 @@ class ActorSystem:
             for future in self.watchers[row]:
                 if not future.done():
                     future.set_result(None)
-        for topic, key, message in out:
-            await topic.send(key=key.encode(), value=encode(message), headers=headers(message))
+        for name, key, message in out:
+            await self.topic(name).send(key=key.encode(), value=encode(message),
+                                        headers=headers(message))
 
     async def _park(self, event: EventT, error: BaseException) -> None:
         self.metrics.deadletters.labels(self.context, event.message.topic, type(error).__name__).inc()

@@ -4,7 +4,10 @@ import logging
 import time
 from datetime import timedelta
 
+from typing import Any
+
 import faust
+from faust.sensors import Monitor as FaustMonitor
 from faust.types import TP
 from faust.web import Request, Response, View
 
@@ -18,6 +21,37 @@ log = logging.getLogger(__name__)
 
 class MissingTopics(SystemExit):
     pass
+
+
+class Monitor(FaustMonitor):
+    """Faust's statistics sensor without its per-message bookkeeping (counters, timestamps and
+    latency samples for every message in, out and sent, read by nobody here: the worker's own
+    metrics are runtime/metrics.py). What Faust itself reads stays: when a stream last took an
+    event (its slow-processing warnings) and the end and committed offsets."""
+
+    def on_message_in(self, tp: TP, offset: int, message: Any) -> None:
+        pass
+
+    def on_stream_event_in(self, tp: TP, offset: int, stream: Any, event: Any) -> None:
+        self.stream_inbound_time[tp] = time.monotonic()
+
+    def on_stream_event_out(self, tp: TP, offset: int, stream: Any, event: Any, state: Any = None) -> None:
+        pass
+
+    def on_message_out(self, tp: TP, offset: int, message: Any) -> None:
+        pass
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        pass
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        pass
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> None:
+        pass
+
+    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+        pass
 
 
 class Worker(faust.Worker):
@@ -135,6 +169,7 @@ def make_app(context: str, settings: Settings) -> ContextApp:
         autodiscover=False,
         logging_config=None,
         Worker=Worker,
+        Monitor=Monitor,
     )
     app.context = context
     app.settings = settings

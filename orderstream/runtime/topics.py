@@ -4,6 +4,7 @@ Each context has `<ctx>.commands`, `<ctx>.events`, `<ctx>.deadletter` and one ch
 table; the spec names the tables and who consumes whose events.
 """
 
+import asyncio
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +108,8 @@ async def check(settings: Settings) -> list[str]:
 
 
 async def apply(settings: Settings) -> list[str]:
-    """Create missing topics, add partitions, set configs. Returns what it changed."""
+    """Create missing topics, add partitions, set configs. Returns what it changed, once the
+    topics it created can be seen: a worker started right after finds them."""
     specs = topics_for(settings)
     actual = await describe(settings, [s.name for s in specs])
     client = admin(settings)
@@ -122,7 +124,18 @@ async def apply(settings: Settings) -> list[str]:
             changes += await _update(client, spec, *actual[spec.name])
     finally:
         await client.close()
+    await visible(settings, [s.name for s in missing])
     return changes
+
+
+async def visible(settings: Settings, names: list[str], timeout: float = 30.0) -> None:
+    """Wait until the brokers describe every topic in `names` (a topic just created takes a
+    moment to appear in their metadata)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while names and (names := [n for n in names if n not in await describe(settings, names)]):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"topics created but not visible after {timeout:.0f}s: {', '.join(names)}")
+        await asyncio.sleep(0.2)
 
 
 async def _create(client, specs: list[TopicSpec]) -> None:
