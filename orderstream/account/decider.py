@@ -105,17 +105,12 @@ def decide(cmd: AccountCommand, state: Account) -> list[Message]:
 
 
 def _debit(cmd: DebitAccount, state: Account) -> list[Message]:
+    """A repeat gets the original answer; a new debit is booked or refused."""
     ids = dict(account_id=cmd.account_id, order_id=cmd.order_id, payment_id=cmd.payment_id)
-    done = state.find("debit", cmd.payment_id)
-    if done:
+    if done := state.find("debit", cmd.payment_id):
         return [derive(cmd, AccountDebited, **ids, transaction_id=done.transaction_id,
                        amount=done.amount, new_balance=done.balance_after)]
-    refused = state.refusal(cmd.payment_id)
-    if refused is None and (reason := _refusal(cmd, state)) is None:
-        if cmd.amount > state.balance:
-            refused = Refusal(reason=INSUFFICIENT, requested=cmd.amount, balance=state.balance)
-    elif refused is None:
-        refused = Refusal(reason=reason, requested=cmd.amount, balance=state.balance)
+    refused = state.refusal(cmd.payment_id) or _refusal(cmd, state)
     if refused and refused.reason == INSUFFICIENT:
         return [derive(cmd, InsufficientFunds, **ids, requested_amount=refused.requested,
                        balance=refused.balance)]
@@ -129,14 +124,13 @@ def _debit(cmd: DebitAccount, state: Account) -> list[Message]:
 INSUFFICIENT = "insufficient funds"
 
 
-def _refusal(cmd: DebitAccount, state: Account) -> str | None:
-    if not state.opened:
-        return "missing"
-    if state.frozen:
-        return "frozen"
-    if cmd.currency != state.currency:
-        return f"currency mismatch: account is {state.currency}, debit is {cmd.currency}"
-    return None
+def _refusal(cmd: DebitAccount, state: Account) -> Refusal | None:
+    """Why this account cannot pay this debit now, if it cannot."""
+    reason = ("missing" if not state.opened else "frozen" if state.frozen
+              else f"currency mismatch: account is {state.currency}, debit is {cmd.currency}"
+              if cmd.currency != state.currency
+              else INSUFFICIENT if cmd.amount > state.balance else None)
+    return Refusal(reason=reason, requested=cmd.amount, balance=state.balance) if reason else None
 
 
 def _credit(cmd: CreditAccount, state: Account) -> list[Message]:

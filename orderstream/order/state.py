@@ -54,17 +54,9 @@ _REFS = ("reservation_id", "payment_id", "transaction_id", "shipment_id", "track
 def evolve(state: Order, event: OrderEvent) -> Order:
     match event:
         case OrderCreated() if state.status is None:
-            fields = event.model_dump(exclude={"type", "message_id", "correlation_id",
-                                               "causation_id", "occurred_at", "deadline"})
-            fields.update(shipping_address=event.shipping_address, policy=event.policy,
-                          items=event.items, attempt=1, deadline=event.deadline,
-                          created_at=event.occurred_at)
-            return _moved(state.model_copy(update=fields), event, "Pending")
+            return _created(state, event)
         case OrderProgressed() if event.completed not in state.done:
-            refs = {name: getattr(event, name) for name in _REFS if getattr(event, name) is not None}
-            return _moved(state.model_copy(update={
-                **refs, "done": (*state.done, event.completed), "step": event.step,
-                "attempt": 1, "deadline": event.deadline}), event, event.status)
+            return _progressed(state, event)
         case OrderFailed() | OrderCancelled():
             return _compensating(state, event, event.undo, event.deadline, event.reason,
                                  event.status)
@@ -72,11 +64,7 @@ def evolve(state: Order, event: OrderEvent) -> Order:
             return _compensating(state, event, event.undo, event.deadline, state.reason,
                                  state.status)
         case CompensationConfirmed() if event.compensation in state.undo:
-            undo = tuple(c for c in state.undo if c != event.compensation)
-            return state.model_copy(update={
-                "undo": undo, "compensated": (*state.compensated, event.compensation),
-                "step": state.step if undo else None,
-                "deadline": state.deadline if undo else None, "updated_at": event.occurred_at})
+            return _compensated(state, event)
         case CompensationFailed():
             return state.model_copy(update={"compensation_error": event.reason})
         case OrderStatusUpdated() if state.status != event.status:
@@ -100,6 +88,30 @@ def evolve(state: Order, event: OrderEvent) -> Order:
             return state
         case _:
             assert_never(event)
+
+
+def _created(state: Order, event: OrderCreated) -> Order:
+    fields = event.model_dump(exclude={"type", "message_id", "correlation_id", "causation_id",
+                                       "occurred_at", "deadline"})
+    fields.update(shipping_address=event.shipping_address, policy=event.policy,
+                  items=event.items, attempt=1, deadline=event.deadline,
+                  created_at=event.occurred_at)
+    return _moved(state.model_copy(update=fields), event, "Pending")
+
+
+def _progressed(state: Order, event: OrderProgressed) -> Order:
+    refs = {name: getattr(event, name) for name in _REFS if getattr(event, name) is not None}
+    return _moved(state.model_copy(update={
+        **refs, "done": (*state.done, event.completed), "step": event.step, "attempt": 1,
+        "deadline": event.deadline}), event, event.status)
+
+
+def _compensated(state: Order, event: CompensationConfirmed) -> Order:
+    undo = tuple(c for c in state.undo if c != event.compensation)
+    return state.model_copy(update={
+        "undo": undo, "compensated": (*state.compensated, event.compensation),
+        "step": state.step if undo else None, "deadline": state.deadline if undo else None,
+        "updated_at": event.occurred_at})
 
 
 def _compensating(state: Order, event: OrderEvent, undo: tuple[Compensation, ...],
