@@ -111,10 +111,10 @@ class ActorSystem:
             await asyncio.sleep(0.02)
         return True
 
-    async def send(self, message: Message, key: str | None = None, context: str | None = None) -> None:
-        """To the command topic of `context` (default: the message's own), keyed by aggregate id."""
-        topic = self.topic(f"{context or message.context}.commands")
-        await topic.send(key=(key or message.key).encode(), value=encode(message), headers=headers(message))
+    async def send(self, command: Message) -> None:
+        """To the command topic of its context, keyed by its aggregate id."""
+        await self.topic(f"{command.context}.commands").send(
+            key=command.key.encode(), value=encode(command), headers=headers(command))
 
     async def send_now(self, message: Message) -> None:
         """From outside an agent (an HTTP view, a timer): on a producer of its own, acknowledged
