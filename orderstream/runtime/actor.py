@@ -267,7 +267,7 @@ class Rows:
         store = self.stores[decider.name]
         if (found := self.touched.get((decider.name, key))) is None:
             return store.load(key, message)
-        return store.with_entry(key, found[0], message), dict(found[1])
+        return store.with_entry(key, found[0], message, found[1]), dict(found[1])
 
     def put(self, decider: Decider, key: str, state: BaseModel, seen: Seen) -> None:
         self.touched[(decider.name, key)] = (state, seen)
