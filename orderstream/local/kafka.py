@@ -333,6 +333,7 @@ class Broker:
         return Settings(**{k[len("ORDERSTREAM_"):].lower(): v for k, v in self.credentials(ADMIN).items()})
 
     def _write_credentials(self, user: str, password: str) -> None:
+        (self.home / "credentials").mkdir(mode=0o700, parents=True, exist_ok=True)
         settings = {"BOOTSTRAP_SERVERS": self.bootstrap, "SECURITY_PROTOCOL": "SASL_SSL",
                     "SASL_MECHANISM": "SCRAM-SHA-512", "SASL_USERNAME": user,
                     "SASL_PASSWORD": password, "SSL_CAFILE": str(self.ca_file)}

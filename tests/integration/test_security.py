@@ -230,3 +230,15 @@ async def change_acls(settings, remove: list, add: list) -> None:
 def cli(env, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "orderstream.cli", *args], env=env.vars(),
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_exactly_once_needs_only_the_contexts_own_transactional_ids(secure_env, secure_workers):
+    secure_env.extra["ORDERSTREAM_PROCESSING_GUARANTEE"] = "exactly_once"
+    applied = asyncio.run(topics.apply(secure_env.settings()))
+    app = secure_env.settings().topic("orderstream-account")
+    assert f"acl granted: User:{app} may WRITE transactional_id {app}-*" in applied
+    worker = secure_workers("account")
+    for path, body in (("/accounts", {"account_id": "a1", "customer_id": "c1", "currency": "EUR"}),
+                       ("/accounts/a1/credit", {"amount": 42, "currency": "EUR"})):
+        assert post(f"{worker.url}{path}", body)[0] == 202
+    eventually(lambda: get(f"{worker.url}/accounts/a1"), lambda r: r[1].get("balance") == 42)

@@ -31,3 +31,16 @@ def test_a_card_token_is_in_no_message_and_no_stored_row(mode):
     carriers = [m.type for m in sim.events if CARD_TOKEN in m.model_dump_json()]
     carriers += [name for (name, _), state in sim.states.items() if CARD_TOKEN in state.model_dump_json()]
     assert carriers == []
+
+
+def test_a_read_only_api_token_needs_a_different_write_token():
+    from pydantic import ValidationError
+
+    from orderstream.settings import Settings
+
+    with pytest.raises(ValidationError, match="ORDERSTREAM_API_READ_TOKEN needs ORDERSTREAM_API_TOKEN"):
+        Settings(api_read_token="r")
+    with pytest.raises(ValidationError, match="must differ"):
+        Settings(api_token="same", api_read_token="same")
+    settings = Settings(api_token="w", api_read_token="r")
+    assert "'w'" not in repr(settings) and "'r'" not in repr(settings)  # secrets print as **********
