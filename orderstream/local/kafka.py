@@ -16,6 +16,7 @@ secure broker accepts an unauthenticated client.
 """
 
 import asyncio
+import hashlib
 import os
 import secrets
 import signal
@@ -24,7 +25,6 @@ import subprocess
 import sys
 import time
 import uuid
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -285,6 +285,7 @@ class Broker:
         listeners = PLAIN_PROPERTIES
         if self.secure:
             self._make_tls()
+            self._write_credentials(ADMIN, self.password(ADMIN))  # this port, this CA
             listeners = SECURE_PROPERTIES.replace("{admin_password}", self.password(ADMIN))
         config = self.home / "server.properties"
         text = (SERVER_PROPERTIES + listeners).format(port=self.port, controller_port=self.port + 1,
@@ -325,6 +326,8 @@ class Broker:
         """Create (or re-assert) SCRAM-SHA-512 users with their stored passwords."""
         passwords = {user: self.password(user) for user in users}
         asyncio.run(upsert_scram_users(self.admin_settings(), passwords))
+        for user, password in passwords.items():
+            self._write_credentials(user, password)  # this port, this CA
         return [f"{user}: credentials in {self.env_file(user)}" for user in users]
 
     def admin_settings(self) -> "Settings":

@@ -289,7 +289,8 @@ async def check_access(settings: Settings, context: str) -> None:
     """Log in as the worker would, and make sure its user may do all it needs; raise AccessError
     with one line naming the user and the first thing missing."""
     user = settings.kafka_user(context) if settings.kafka_sasl_username is None else settings.kafka_sasl_username
-    await _login(settings, context, user)
+    if not await _login(settings, context, user):
+        return  # no broker reachable yet: Faust waits for one, as it always has
     client = admin(settings)
     await client.start()
     try:
@@ -303,13 +304,12 @@ async def check_access(settings: Settings, context: str) -> None:
                           f"(the ACLs of user {settings.kafka_user(context)!r} are in topics/topics.toml)")
 
 
-async def _login(settings: Settings, context: str, user: str | None) -> None:
-    """One connection attempt per bootstrap server: a refused login or certificate ends the
-    start at once, with the reason and no secret; only a server that cannot be reached is
-    tried again (by the caller's restart policy, not in a loop here)."""
+async def _login(settings: Settings, context: str, user: str | None) -> bool:
+    """One connection attempt per bootstrap server until one answers (True). A refused login or
+    certificate ends the start at once, with the reason and no secret; no server reachable
+    (False) is left to Faust, which waits for the brokers."""
     kwargs = client_kwargs(settings)
     kwargs.pop("bootstrap_servers")
-    reasons = []
     for server in settings.kafka_bootstrap_servers.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
@@ -321,14 +321,11 @@ async def _login(settings: Settings, context: str, user: str | None) -> None:
         except ssl.SSLCertVerificationError as error:
             raise AccessError(f"orderstream {context}: the TLS certificate of Kafka at {server} is not "
                               f"trusted ({error.verify_message}); check ORDERSTREAM_KAFKA_SSL_CAFILE") from None
-        except (OSError, KafkaError, asyncio.TimeoutError) as error:
-            reasons.append(f"{server}: {type(error).__name__}")
+        except (OSError, KafkaError, asyncio.TimeoutError):
             continue
         conn.close()
-        return
-    raise AccessError(f"orderstream {context}: cannot reach Kafka at {settings.kafka_bootstrap_servers} "
-                      f"({', '.join(reasons)}); is it running, and is "
-                      f"ORDERSTREAM_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} right?")
+        return True
+    return False
 
 
 async def _lacking(client, settings: Settings, context: str) -> list[str]:
