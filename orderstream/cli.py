@@ -12,11 +12,30 @@ from aiokafka.errors import KafkaConnectionError
 from orderstream.settings import CONTEXTS, load
 
 
+SECURE_PORT = 9192
+
+
 def kafka(args: argparse.Namespace) -> int:
     from orderstream.local import stack
 
-    broker = stack.broker() if args.port is None else stack.Broker(stack.VAR / "kafka", args.port)
-    print(getattr(broker, args.action)())
+    if args.secure:
+        broker = stack.Broker(stack.VAR / "kafka-secure", args.port or SECURE_PORT, secure=True)
+    else:
+        broker = stack.broker() if args.port is None else stack.Broker(stack.VAR / "kafka", args.port)
+    if args.action in ("users", "rotate") and not broker.secure:
+        print(f"orderstream kafka {args.action}: only for the secure broker (--secure)", file=sys.stderr)
+        return 2
+    if args.action == "rotate":
+        if len(args.users) != 1:
+            print("usage: orderstream kafka rotate --secure USER", file=sys.stderr)
+            return 2
+        print(broker.rotate(args.users[0]))
+        return 0
+    if args.action != "users":
+        print(getattr(broker, args.action)())
+    if broker.secure and args.action in ("start", "users"):
+        users = args.users or [load().kafka_user(context) for context in CONTEXTS]
+        print("\n".join(broker.add_users(users)))
     return 0
 
 
@@ -49,14 +68,24 @@ def topics(args: argparse.Namespace) -> int:
         changes = asyncio.run(spec.apply(settings))
         print("\n".join(changes) if changes else "topics: up to date")
         return 0
-    problems = asyncio.run(spec.check(settings))
-    print("\n".join(problems) if problems else "topics: match the spec")
+    from orderstream.runtime import acls
+
+    problems = asyncio.run(spec.check(settings)) + asyncio.run(acls.drift(settings))
+    print("\n".join(problems) if problems else "topics and ACLs: match the spec")
     return 1 if problems else 0
 
 
 def worker(args: argparse.Namespace) -> int:
+    from orderstream.runtime.acls import AccessError, check_access
+
+    settings = load()
+    try:  # a refused login or a missing ACL stops the worker here, in one line
+        asyncio.run(check_access(settings, args.context))
+    except AccessError as error:
+        print(error, file=sys.stderr)
+        return 3
     module = importlib.import_module(f"orderstream.{args.context}.app")
-    level = {"warning": "warn"}.get(load().log_level, load().log_level)  # Faust's own spelling
+    level = {"warning": "warn"}.get(settings.log_level, settings.log_level)  # Faust's own spelling
     sys.argv = [f"orderstream-{args.context}", "worker", "--loglevel", level]
     module.app.main()
     return 0
@@ -115,10 +144,18 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="orderstream", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     k = sub.add_parser("kafka", help="a local single-node Kafka (KRaft) on 127.0.0.1")
-    k.add_argument("action", choices=["start", "stop", "status"],
-                   help="(also: `orderstream kafka tool console-consumer|console-producer|topics|"
-                        "consumer-groups|get-offsets ARGS...`)")
-    k.add_argument("--port", type=int, default=None, help="broker port (default 9092 or ORDERSTREAM_KAFKA_PORT)")
+    k.add_argument("action", choices=["start", "stop", "status", "users", "rotate"],
+                   help="users/rotate (secure broker only): create the users named (default: one per "
+                        "context) / give one user a new password. (Also: `orderstream kafka tool "
+                        "console-consumer|console-producer|topics|consumer-groups|get-offsets|configs|acls "
+                        "ARGS...`)")
+    k.add_argument("users", nargs="*", help="users for `users` and `rotate`; `start --secure` creates "
+                                            "these (default: one per context, orderstream-<context>)")
+    k.add_argument("--secure", action="store_true",
+                   help="the SASL_SSL broker with ACLs in var/kafka-secure (default port 9192); "
+                        "credentials in var/kafka-secure/credentials/<user>.env")
+    k.add_argument("--port", type=int, default=None,
+                   help="broker port (default 9092 or ORDERSTREAM_KAFKA_PORT; 9192 with --secure)")
     k.set_defaults(func=kafka)
     t = sub.add_parser("topics", help="create/update (apply), check or list the topics in topics/; "
                                       "write their JSON Schemas to topics/schemas (schemas)")
