@@ -173,6 +173,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--namespace", help="topic prefix (default: chaos-<random>)")
     c.add_argument("--workdir", help="where logs and RocksDB data go (default var/chaos/<namespace>)")
     c.add_argument("--seed", type=int, default=7)
+    c.add_argument("--broker-anytime", action="store_true",
+                   help="restart the broker on schedule even while a worker is still joining "
+                        "(loses commands today: see README, known bugs)")
     c.add_argument("--log-level", choices=["error", "info", "debug"], default="error",
                    help="the workers' log level (their logs are in the work directory)")
     c.add_argument("--json", help="also write the result as JSON to this file")

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +32,18 @@ def free_port() -> int:
 
 
 def answers(url: str) -> bool:
+    return status_of(url) == 200
+
+
+def status_of(url: str) -> int | None:
+    """The HTTP status a GET of `url` is answered with; None when there is no answer."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
     except OSError:
-        return False
+        return None
 
 
 @dataclass

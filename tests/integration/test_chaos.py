@@ -14,7 +14,7 @@ import pytest
 from orderstream.local import chaos
 from orderstream.local.kafka import Broker
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.chaos]
 
 ORDERS = 1000
 
@@ -35,7 +35,7 @@ def free_port_pair() -> int:
 def test_a_chaos_run_keeps_every_invariant(tmp_path, mode):
     broker = Broker(tmp_path / "kafka", free_port_pair())
     try:
-        result = chaos.run(orders=ORDERS, mode=mode, seconds=75, settle=150,
+        result = chaos.run(orders=ORDERS, mode=mode, seconds=75, settle=240,
                            faults=set(chaos.FAULTS), seed=11, root=tmp_path / "run",
                            broker=broker)
     finally:

@@ -300,3 +300,25 @@ def test_the_double_debit_build_debits_twice_and_the_audit_says_so(monkeypatch):
     assert checks(run) == ["captured-twice", "charged-wrong-amount"]
     monkeypatch.delenv(faults.VARIABLE)
     assert faults.injected(decider.DECIDERS) == decider.DECIDERS
+
+
+def test_orders_flow_again_once_those_held_up_by_the_kill_are_settled():
+    from orderstream.local.recovery import _flow
+
+    placed = {f"o{n}": float(n) for n in range(10)}           # one order a second
+    settled = {o: t + 0.5 for o, t in placed.items()}         # half a second each...
+    settled |= {"o5": 31.0, "o6": 31.0, "o7": 31.5}           # ...but those behind the kill at 5
+    flow = _flow(placed, settled, killed_at=5.0, victim="order-1")
+    assert flow["failover_seconds"] == 26.5 and flow["delayed_orders"] == 3
+    assert flow["baseline_p50"] == 0.5
+
+
+def test_chaos_faults_are_chosen_by_name():
+    import pytest
+
+    from orderstream.local.chaos import FAULTS, chosen_faults
+
+    assert chosen_faults("all") == set(FAULTS) and chosen_faults("none") == set()
+    assert chosen_faults("kill, broker") == {"kill", "broker"}
+    with pytest.raises(SystemExit, match="unknown fault"):
+        chosen_faults("kill,flood")
