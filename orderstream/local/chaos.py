@@ -64,8 +64,8 @@ class Faults:
         self.log.append(line)
         print(line, flush=True)
 
-    async def at(self, seconds: float, fault) -> None:  # type: ignore[no-untyped-def]
-        await asyncio.sleep(max(0.0, self.started + seconds - time.monotonic()))
+    async def at(self, seconds: float, fault, origin: float) -> None:  # type: ignore[no-untyped-def]
+        await asyncio.sleep(max(0.0, origin + seconds - time.monotonic()))
         try:
             await fault
         except Exception as error:  # a fault that could not be injected is reported, not fatal
@@ -105,26 +105,11 @@ class Faults:
         self.note(f"storm: {SCALED} scaled back to {len(self.system.replicas[SCALED])} replica")
 
     async def broker(self) -> None:
-        """Stopped and started again once every worker has been ready a while: a broker restart
-        soon after a worker (re)joined its group loses commands (see README, known bugs), so
-        unless --broker-anytime that case is left to a run of its own."""
         broker = self.system.broker
-        if not self.broker_anytime:
-            await self.steady(seconds=10, timeout=120)
         await asyncio.to_thread(broker.stop)
         self.note(f"broker: stopped {broker.bootstrap}")
         await asyncio.to_thread(broker.start)
         self.note(f"broker: started again on {broker.bootstrap}")
-
-    async def steady(self, seconds: float, timeout: float) -> None:
-        """Until every worker has answered ready for `seconds` in a row (at most `timeout`)."""
-        deadline, since = time.monotonic() + timeout, None
-        while time.monotonic() < deadline:
-            ready = await asyncio.to_thread(lambda: all(p.ready() for p in self.system.workers()))
-            since = (since or time.monotonic()) if ready else None
-            if since is not None and time.monotonic() - since >= seconds:
-                return
-            await asyncio.sleep(1)
 
     async def service(self, name: str, config: dict, seconds: float, what: str) -> None:
         proc = getattr(self.system, name)
@@ -201,29 +186,52 @@ class Faults:
                       f"killed and started again (pid {proc.pid})")
         return stalled
 
+    async def inject(self, window: float) -> None:
+        """Every fault at its time (see `schedule`), overlapping."""
+        origin = time.monotonic()
+        await asyncio.gather(*(self.at(at, fault, origin) for at, fault in self.schedule(window)))
+
+    async def steady(self, seconds: float, timeout: float) -> None:
+        """Until every worker has answered ready for `seconds` in a row (at most `timeout`)."""
+        deadline, since = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            ready = await asyncio.to_thread(lambda: all(p.ready() for p in self.system.workers()))
+            since = (since or time.monotonic()) if ready else None
+            if since is not None and time.monotonic() - since >= seconds:
+                return
+            await asyncio.sleep(1)
+
+    async def broker_when_steady(self) -> None:
+        """The broker restart, once every worker has been ready for 10 s (at most a minute
+        later): restarted soon after a worker (re)joined its group, the broker loses commands
+        today (README, known bugs); --broker-anytime restarts it on time regardless."""
+        if not self.broker_anytime:
+            await self.steady(seconds=10, timeout=60)
+        await self.broker()
+
     def schedule(self, window: float) -> list:
-        """When each fault starts, as a share of the window: they overlap, except that the
-        broker restart comes last, on its own (with it away, a restarted worker cannot start)."""
+        """(when, fault): when each fault starts, in seconds into the window. They overlap;
+        the broker restart comes last."""
         w, chosen = window, self.chosen
         plan: list = []
         if "kill" in chosen:
-            plan += [self.at(w * (0.04 + 0.1 * i), self.kill(c)) for i, c in enumerate(
+            plan += [(w * (0.04 + 0.1 * i), self.kill(c)) for i, c in enumerate(
                 ("catalog", "customer", "account", "shipment", "order", "payment"))]
         if chosen & {"storm", "stop"}:
-            plan.append(self.at(w * 0.08, self.storm(SESSION_TIMEOUT + 8)))
+            plan.append((w * 0.08, self.storm(SESSION_TIMEOUT + 8)))
         if "gateway-slow" in chosen:
-            plan.append(self.at(w * 0.12, self.service("gateway", {"latency_ms": 2500},
-                                                      max(6.0, w * 0.1), "gateway-slow")))
+            plan.append((w * 0.12, self.service("gateway", {"latency_ms": 2500},
+                                                max(6.0, w * 0.1), "gateway-slow")))
         if "carrier-outage" in chosen:
-            plan.append(self.at(w * 0.3, self.service("carrier", {"outage": True}, 6,
-                                                      "carrier-outage")))
+            plan.append((w * 0.3, self.service("carrier", {"outage": True}, 6,
+                                               "carrier-outage")))
         if "gateway-outage" in chosen:
-            plan.append(self.at(w * 0.48, self.service("gateway", {"outage": True}, 6,
-                                                       "gateway-outage")))
+            plan.append((w * 0.48, self.service("gateway", {"outage": True}, 6,
+                                                "gateway-outage")))
         if "reset" in chosen:
-            plan.append(self.at(w * 0.62, self.reset(self.reset_context)))
+            plan.append((w * 0.62, self.reset(self.reset_context)))
         if "broker" in chosen and self.system.broker is not None:
-            plan.append(self.at(w * 0.78, self.broker()))
+            plan.append((w * 0.78, self.broker_when_steady()))
         return plan
 
 
@@ -330,10 +338,10 @@ async def run_async(system: local.LocalSystem, orders: int, seconds: float, sett
         faults.note(f"seeded {len(shop.products)} products, {len(shop.accounts)} accounts; "
                     f"placing {orders} orders over {seconds:.0f}s")
         revive = asyncio.create_task(faults.revive())
-        injections = [asyncio.create_task(f) for f in faults.schedule(seconds)]
+        injections = asyncio.create_task(faults.inject(seconds))
         await workload.drive(customers, workload.plans(shop, orders, rng, settings.namespace),
                              seconds, rng, at_half=lambda: customers.restock(shop))
-        await asyncio.gather(*injections)
+        await injections
         faults.note("every order placed and followed; waiting for quiescence")
         quiescence = await quiet(settings, watch, customers.accepted, end + 30)
         faults.note(quiescence)
@@ -388,7 +396,6 @@ def run(*, orders: int, mode: str, seconds: float, settle: float, faults: set[st
     system = local.start(root, settings, broker, decline_over=20_000,
                          ORDERSTREAM_SAGA_MODE=mode, ORDERSTREAM_TABLE_STANDBY_REPLICAS="1",
                          ORDERSTREAM_STEP_TIMEOUT_SECONDS=str(step_timeout),
-                         ORDERSTREAM_LIVENESS_STALL_SECONDS="30",
                          ORDERSTREAM_LOG_LEVEL=log_level)
     try:
         return asyncio.run(run_async(system, orders, seconds, settle, faults, seed, reset_context,

@@ -12,7 +12,6 @@ load the run adds is the orders themselves.
 """
 
 import asyncio
-import json
 import random
 import time
 from collections import Counter
@@ -293,11 +292,3 @@ async def drive(customers: Customers, plans_: list[Plan], seconds: float, rng: r
         if n == len(plans_) // 2 and at_half is not None:
             lives.append(asyncio.create_task(at_half()))
     await asyncio.gather(*lives)
-
-
-def summary(seen: Counter) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(seen.items()))
-
-
-def dumps(value) -> str:
-    return json.dumps(value, indent=2, default=str)

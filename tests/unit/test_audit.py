@@ -302,14 +302,15 @@ def test_the_double_debit_build_debits_twice_and_the_audit_says_so(monkeypatch):
     assert faults.injected(decider.DECIDERS) == decider.DECIDERS
 
 
-def test_orders_flow_again_once_those_held_up_by_the_kill_are_settled():
+def test_orders_flow_again_when_the_slowest_partition_answers_after_the_kill():
     from orderstream.local.recovery import _flow
 
     placed = {f"o{n}": float(n) for n in range(10)}           # one order a second
     settled = {o: t + 0.5 for o, t in placed.items()}         # half a second each...
-    settled |= {"o5": 31.0, "o6": 31.0, "o7": 31.5}           # ...but those behind the kill at 5
-    flow = _flow(placed, settled, killed_at=5.0, victim="order-1")
-    assert flow["failover_seconds"] == 26.5 and flow["delayed_orders"] == 3
+    settled |= {"o5": 31.0, "o7": 31.5, "o9": 60.0}           # ...but on partition 1 after the kill
+    flow = _flow(placed, settled, killed_at=5.0, victim="order-1",
+                 partition_of=lambda o: int(o[1:]) % 2, steady=5.0)
+    assert flow["per_partition"] == {0: 1.5, 1: 26.0} and flow["failover_seconds"] == 26.0
     assert flow["baseline_p50"] == 0.5
 
 
