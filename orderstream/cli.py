@@ -135,6 +135,29 @@ def positive(kind: type) -> "Callable[[str], int | float]":
     return parse
 
 
+def audit(args: argparse.Namespace) -> int:
+    from orderstream.local import eventlog
+
+    report = eventlog.audit_system(overrides(args), simulator=args.simulator, settled=args.settled,
+                          grace=args.grace, catalog_url=args.catalog_url,
+                          account_url=args.account_url)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+def chaos(args: argparse.Namespace) -> int:
+    from orderstream.local import chaos as run
+
+    return run.main(args)
+
+
+def overrides(args: argparse.Namespace):
+    """The settings, with --bootstrap/--namespace in place of the environment's."""
+    settings = load()
+    update = {"kafka_bootstrap_servers": args.bootstrap, "namespace": args.namespace}
+    return settings.model_copy(update={k: v for k, v in update.items() if v is not None})
+
+
 def load_token() -> str | None:
     token = load().api_token
     return token.get_secret_value() if token else None
@@ -190,6 +213,49 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--plot", metavar="FILE", help="latency over time and histogram: .png, .svg or .html")
     b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     b.set_defaults(func=bench)
+    a = sub.add_parser("audit", help="read every topic from its start and check the books: orders "
+                                     "settled, money, stock, dead letters; exit 1 on a violation")
+    a.add_argument("--bootstrap", help="brokers (default: ORDERSTREAM_KAFKA_BOOTSTRAP_SERVERS)")
+    a.add_argument("--namespace", help="topic prefix (default: ORDERSTREAM_NAMESPACE)")
+    a.add_argument("--simulator", help="URL of the gateway/carrier simulator: card money and "
+                                       "labels are checked against its books too")
+    a.add_argument("--catalog-url", help="a catalog worker: each product's row is checked too")
+    a.add_argument("--account-url", help="an account worker: each account's row is checked too")
+    a.add_argument("--settled", action="store_true",
+                   help="the system is quiet: every order must be settled")
+    a.add_argument("--grace", type=float, default=30.0,
+                   help="seconds past an order's deadline and retries before it counts as stuck")
+    a.set_defaults(func=audit)
+    c = sub.add_parser("chaos", help="start a system of its own, drive orders through it while "
+                                     "faults are injected, wait until it is quiet, audit it")
+    c.add_argument("--orders", type=int, default=1000)
+    c.add_argument("--mode", choices=["orchestration", "choreography"], default="orchestration")
+    c.add_argument("--seconds", type=float, default=90.0,
+                   help="how long orders are placed (faults are spread over this window)")
+    c.add_argument("--settle-seconds", type=float, default=240.0,
+                   help="how long to wait for quiescence before auditing anyway")
+    c.add_argument("--faults", default="all",
+                   help="comma-separated fault kinds, or 'all' or 'none' (see orderstream/local/chaos.py)")
+    c.add_argument("--kafka-port", type=int, default=None,
+                   help="start (and restart) a broker of its own on this port (controller: port+1)")
+    c.add_argument("--bootstrap", help="use this running broker instead (no broker restart fault)")
+    c.add_argument("--broker-home", help="state directory of the broker on --kafka-port "
+                                         "(default var/chaos-kafka-<port>)")
+    c.add_argument("--namespace", help="topic prefix (default: chaos-<random>)")
+    c.add_argument("--workdir", help="where logs and RocksDB data go (default var/chaos/<namespace>)")
+    c.add_argument("--seed", type=int, default=7)
+    c.add_argument("--broker-anytime", action="store_true",
+                   help="restart the broker on schedule even while a worker is still joining "
+                        "(loses commands today: see README, known bugs)")
+    c.add_argument("--log-level", choices=["error", "info", "debug"], default="error",
+                   help="the workers' log level (their logs are in the work directory)")
+    c.add_argument("--json", help="also write the result as JSON to this file")
+    c.add_argument("action", nargs="?", choices=["run", "recovery"], default="run",
+                   help="run: the chaos run and its audit; recovery: measure failover with a "
+                        "standby and changelog recovery without one")
+    c.add_argument("--aggregates", type=int, default=20_000,
+                   help="recovery: rows to fill a table with before timing its recovery")
+    c.set_defaults(func=chaos)
     sub.add_parser("up", help="run everything locally in the background").set_defaults(func=up)
     sub.add_parser("down", help="stop everything `up` started").set_defaults(func=down)
     return p
