@@ -194,8 +194,13 @@ def worker_factory(env: Env):
         return worker.start(wait)
 
     def stop_all() -> None:
-        for worker in started:
-            worker.stop()
+        """SIGKILL, all at once: the test is over and its namespace is never read again (a
+        graceful stop of six workers one after the other took ~20 s per test)."""
+        running = [w for w in started if w.proc and w.proc.poll() is None]
+        for worker in running:
+            os.killpg(worker.proc.pid, signal.SIGKILL)
+        for worker in running:
+            worker.proc.wait(timeout=30)
 
     start.stop_all = stop_all
     return start

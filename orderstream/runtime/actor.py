@@ -125,8 +125,19 @@ class ActorSystem:
                 producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **client_kwargs(self.settings))
                 await producer.start()
                 self._edge = producer
-        await self._edge.send_and_wait(self.settings.topic(f"{message.context}.commands"), encode(message),
-                                       key=message.key.encode(), headers=headers(message))
+            producer = self._edge
+        try:
+            await producer.send_and_wait(self.settings.topic(f"{message.context}.commands"), encode(message),
+                                         key=message.key.encode(), headers=headers(message))
+        except Exception:
+            # Unsent, so the caller answers 503. The producer may be broken for good (after a
+            # broker restart: OutOfOrderSequenceNumber, then ProducerClosed): the next send
+            # starts a new one.
+            async with self._edge_lock:
+                if self._edge is producer:
+                    self._edge = None
+                    asyncio.ensure_future(_quietly(producer.stop()))
+            raise
 
     def decide(self, event: EventT, rows: "Rows", out: list) -> None:
         """Decide the command record `event` on its aggregate's state in `rows`; keep the new
@@ -292,6 +303,13 @@ def by_partition(events: list[EventT]) -> dict[TP, list[EventT]]:
     for event in events:
         found.setdefault(event.message.tp, []).append(event)
     return found
+
+
+async def _quietly(closing: Awaitable[None]) -> None:
+    try:
+        await closing
+    except Exception as error:
+        log.debug("closing a broken producer: %r", error)
 
 
 def _carrier(event: EventT) -> dict[str, str]:
