@@ -13,7 +13,7 @@ from pydantic import Field
 from orderstream.contracts.common import (Address, Amount, Currency, Id, Item, Items, Lines,
                                           Reason, Value)
 from orderstream.contracts.envelope import Message
-from orderstream.contracts.payment import CardToken, PaymentMethod, card_needs_token
+from orderstream.contracts.payment import CardRef, PaymentMethod, card_required
 
 OrderStatus = Literal["Pending", "PaymentProcessing", "PaymentConfirmed", "Preparing",
                       "Shipped", "Delivered", "Cancelled", "OutOfStock", "PaymentFailed",
@@ -50,10 +50,10 @@ class CreateOrder(OrderMessage):
     items: Items
     shipping_address: Address
     payment_method: PaymentMethod = "account"
-    card_token: CardToken = None
+    card_ref: CardRef = None
     policy: SagaPolicy = SagaPolicy()
 
-    _card_needs_token = card_needs_token()
+    _card_required = card_required("card_ref")
 
 
 class UpdateOrderStatus(OrderMessage):
@@ -94,7 +94,7 @@ class OrderCreated(OrderEvent):
     items: Items
     shipping_address: Address
     payment_method: PaymentMethod
-    card_token: str | None = None
+    card_ref: str | None = None
     policy: SagaPolicy
     status: OrderStatus = "Pending"
     step: Step

@@ -9,6 +9,7 @@ Account payments go through the account context: `DebitAccount` / `CreditAccount
 replies carry `payment_id`.
 """
 
+import hashlib
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -19,15 +20,22 @@ from orderstream.contracts.envelope import Message
 PaymentMethod = Literal["account", "card"]
 GatewayOutcome = Literal["approved", "declined", "unknown"]
 CardToken = Annotated[str | None, Field(max_length=200, validate_default=True)]
+CardRef = Annotated[str | None, Field(pattern=r"^card_[0-9a-f]{32}$", validate_default=True)]
 
 
-def card_needs_token() -> Any:
-    """A validator of `card_token` (declared after `payment_method`): a card payment needs one."""
-    def check(token: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("payment_method") == "card" and not token:
+def card_ref(token: str) -> str:
+    """What names a card on Kafka and in stored rows: a one-way fingerprint of its token (the
+    same card, the same reference). The token itself goes no further than the HTTP edge."""
+    return "card_" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def card_required(field: str) -> Any:
+    """A validator of `field` (declared after `payment_method`): a card payment needs one."""
+    def check(card: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("payment_method") == "card" and not card:
             raise ValueError("required when payment_method is 'card'")
-        return token
-    return field_validator("card_token")(check)
+        return card
+    return field_validator(field)(check)
 
 
 class PaymentMessage(Message):
@@ -44,9 +52,9 @@ class Payer(PaymentMessage):
     order_id: Id
     account_id: Id
     payment_method: PaymentMethod
-    card_token: CardToken = None
+    card_ref: CardRef = None
 
-    _card_needs_token = card_needs_token()
+    _card_required = card_required("card_ref")
 
 
 class PaymentTerms(Payer):
@@ -127,7 +135,7 @@ class GatewayChargeRequested(PaymentMessage):
     order_id: Id
     amount: PositiveAmount
     currency: Currency
-    card_token: str
+    card_ref: str
     idempotency_key: Id
 
 

@@ -134,6 +134,7 @@ class Simulation:
     redeliver: Callable[[Message], bool] = lambda message: False
     states: dict[tuple[str, str], Any] = field(default_factory=dict)
     events: list[Message] = field(default_factory=list)
+    sent: list[Message] = field(default_factory=list)  # every command: a test's, a saga's, a port's
     journal: list[tuple[str, str, Message]] = field(default_factory=list)  # (decider, key, event)
     queue: deque[tuple[Message, Decider | None, str]] = field(default_factory=deque)
     hold: Callable[[Message], bool] = lambda message: False
@@ -146,6 +147,7 @@ class Simulation:
                       for context in CONTEXTS}
 
     def send(self, *messages: Message) -> "Simulation":
+        self.sent.extend(messages)
         self.queue.extend((message, None, message.key) for message in messages)
         return self
 

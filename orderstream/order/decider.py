@@ -52,7 +52,7 @@ def _create(cmd: CreateOrder, state: Order) -> list[Message]:
     return [derive(cmd, OrderCreated, order_id=cmd.order_id, customer_id=source.customer_id,
                    account_id=source.account_id, items=source.items,
                    shipping_address=source.shipping_address,
-                   payment_method=source.payment_method, card_token=source.card_token,
+                   payment_method=source.payment_method, card_ref=source.card_ref,
                    policy=source.policy, step=first,
                    deadline=deadline(source.policy, start, 1, cmd.order_id, first))]
 

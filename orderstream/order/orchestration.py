@@ -45,7 +45,7 @@ def step_commands(state: Order, step: Step | None, cause: Message) -> list[Messa
             return [derive(cause, ProcessPayment, payment_id=payment_id_for(order_id),
                            order_id=order_id, account_id=state.account_id,
                            amount=state.total_amount, currency=state.currency,
-                           payment_method=state.payment_method, card_token=state.card_token)]
+                           payment_method=state.payment_method, card_ref=state.card_ref)]
         case "shipment":
             return [derive(cause, CreateShipment, shipment_id=shipment_id_for(order_id),
                            order_id=order_id, items=state.items,

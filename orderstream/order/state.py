@@ -22,7 +22,7 @@ class Order(Value):
     currency: str = ""
     shipping_address: Address | None = None
     payment_method: str = "account"
-    card_token: str | None = None
+    card_ref: str | None = None
     policy: SagaPolicy = SagaPolicy()
     done: tuple[Step, ...] = ()
     step: Step | None = None                  # the step awaited now

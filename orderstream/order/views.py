@@ -7,7 +7,7 @@ from pydantic import Field
 
 from orderstream.contracts.common import Address, Id, Items, Reason
 from orderstream.contracts.order import CancelOrder, CreateOrder, RequestReturn, SagaPolicy
-from orderstream.contracts.payment import CardToken, PaymentMethod, card_needs_token
+from orderstream.contracts.payment import CardToken, PaymentMethod, card_ref, card_required
 from orderstream.order import audit, page
 from orderstream.runtime.web import Api, ApiError, Body, Html, href, not_found
 from orderstream.order.flow import CANCELLABLE, TERMINAL
@@ -32,7 +32,13 @@ class PlaceOrder(Body):
     payment_method: PaymentMethod = "account"
     card_token: CardToken = None
 
-    _card_needs_token = card_needs_token()
+    _card_required = card_required("card_token")
+
+    def order(self) -> dict:
+        """CreateOrder's fields: the card token is replaced by its reference here, before
+        anything is written, and is never echoed back."""
+        fields = self.model_dump(exclude={"card_token"})
+        return fields | {"card_ref": card_ref(self.card_token) if self.card_token else None}
 
 
 class ReasonBody(Body):
@@ -47,7 +53,7 @@ def policy() -> SagaPolicy:
 
 
 def view(state) -> dict:
-    body = state.model_dump(mode="json", exclude={"card_token", "policy"})
+    body = state.model_dump(mode="json", exclude={"policy"})
     return body | {"settled": is_settled(state),
                    "saga_mode": state.policy.mode}
 
@@ -98,7 +104,7 @@ async def place(request):
         raise
     order_id = api.edge_id(request, "order")
     command = api.command(CreateOrder, request, correlation_id=order_id, message_id=order_id,
-                          order_id=order_id, policy=policy(), **body.model_dump())
+                          order_id=order_id, policy=policy(), **body.order())
     status, answer, headers = await api.accept(command, href("orders", order_id))
     return status, answer | {"order_id": order_id}, headers
 

@@ -83,7 +83,7 @@ def _charge(cmd: Message, state: Payment) -> list[Message]:
     if state.payment_method == "card":  # (re)ask the gateway; its idempotency key dedupes
         events.append(derive(cmd, GatewayChargeRequested, payment_id=state.payment_id,
                              order_id=state.order_id, amount=state.amount,
-                             currency=state.currency, card_token=state.card_token or "",
+                             currency=state.currency, card_ref=state.card_ref or "",
                              idempotency_key=state.charge_key))
     return events
 

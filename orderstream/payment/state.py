@@ -8,7 +8,7 @@ from orderstream.contracts.common import Value
 from orderstream.contracts.envelope import derived_id
 
 TERMS = {"payment_id", "order_id", "account_id", "amount", "currency", "payment_method",
-         "card_token"}
+         "card_ref"}
 
 
 class Refund(Value):
@@ -27,7 +27,7 @@ class Payment(Value):
     amount: int = 0
     currency: str = ""
     payment_method: Literal["account", "card"] = "account"
-    card_token: str | None = None
+    card_ref: str | None = None
     transaction_id: str | None = None
     reason: str = ""
     captured: int = 0

@@ -11,5 +11,5 @@ async def get_payment(request, payment_id: str):
     payment = api.system.state_of("payments", payment_id)
     if payment is None:
         raise not_found("payment", payment_id)
-    return 200, payment.model_dump(mode="json", exclude={"card_token"}) | {
+    return 200, payment.model_dump(mode="json") | {
         "refunded": payment.refunded, "refundable": payment.refundable}

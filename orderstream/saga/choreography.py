@@ -54,7 +54,7 @@ def _order_created(event: OrderCreated) -> list[Message]:
     """Copies first: a charge or a schedule must never overtake the terms it needs."""
     return [derive(event, PreparePayment, payment_id=payment_id_for(event.order_id),
                    order_id=event.order_id, account_id=event.account_id,
-                   payment_method=event.payment_method, card_token=event.card_token),
+                   payment_method=event.payment_method, card_ref=event.card_ref),
             derive(event, PrepareShipment, shipment_id=shipment_id_for(event.order_id),
                    order_id=event.order_id, items=event.items,
                    address=event.shipping_address),

@@ -6,6 +6,7 @@ state (its tables, over its HTTP API) and from the simulator's ledger, not from 
 
 import pytest
 
+from orderstream.contracts.payment import card_ref
 from tests.integration.http import eventually, get, post
 from tests.integration.system import DECLINED_AMOUNT, NOWHERE, start_system
 
@@ -72,6 +73,7 @@ def test_every_order_ends_right_and_the_books_balance(workers, simulator, mode):
     ledger = get(f"{simulator}/v1/stats")[1]
     card = final["card"]
     assert ledger["charged_by_payment"].get(card["payment_id"]) == 250
+    assert card["card_ref"] == card_ref("tok_visa") and "card_token" not in card  # never echoed
     assert final["declined"]["payment_id"] not in ledger["charged_by_payment"]
 
     # the carrier takes it from here: dispatch commits the stock, delivery ends the order

@@ -5,11 +5,13 @@ from itertools import count
 
 from orderstream.contracts.common import Address, Item, OrderLine
 from orderstream.contracts.envelope import Message
+from orderstream.contracts.payment import card_ref
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 _ids = count(1)
 ADDRESS = Address(recipient="Ada Lovelace", line1="1 Analytical St", city="London",
                   postal_code="N1 9GU", country="GB")
+CARD_REF = card_ref("tok")
 
 
 def line(product_id: str = "p1", quantity: int = 1) -> Item:

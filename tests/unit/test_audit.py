@@ -22,7 +22,7 @@ from orderstream.contracts.shipment import UpdateShipmentStatus
 from orderstream.local.audit import DeadLetter, Gateway, Where, audit
 from orderstream.local.simulate import Ports, Simulation
 
-from builders import ADDRESS, T0, later, line, msg, priced
+from builders import ADDRESS, CARD_REF, T0, later, line, msg, priced
 
 PAY = payment_id_for("o1")
 NOW = later(3600)
@@ -42,7 +42,7 @@ def funded(balance=3000):
 def created(method="account", quantity=2):
     return msg(OrderCreated, order_id="o1", customer_id="c1", account_id="a1",
                items=(line("p1", quantity),), shipping_address=ADDRESS, payment_method=method,
-               card_token="tok" if method == "card" else None, policy=SagaPolicy(),
+               card_ref=CARD_REF if method == "card" else None, policy=SagaPolicy(),
                step="reservation", deadline=later(10))
 
 
@@ -67,7 +67,7 @@ def debited(amount=1000, balance=2000, txn="d1"):
 def paid(amount=1000, balance=2000, method="account", txn="d1"):
     charge = [debited(amount, balance, txn)] if method == "account" else []
     return [msg(PaymentStarted, payment_id=PAY, order_id="o1", account_id="a1", amount=amount,
-                currency="EUR", payment_method=method, card_token="tok" if method == "card" else None),
+                currency="EUR", payment_method=method, card_ref=CARD_REF if method == "card" else None),
             *charge,
             msg(PaymentSucceeded, payment_id=PAY, order_id="o1", transaction_id=txn,
                 amount=amount, currency="EUR"),
@@ -266,7 +266,7 @@ def test_the_books_of_any_run_of_the_real_deciders_balance(mode, actions, coin):
             case ("order", order_id, quantity, method):
                 sim.send(msg(CreateOrder, order_id=order_id, customer_id="c1", account_id="a1",
                              items=(line("p1", quantity),), shipping_address=ADDRESS,
-                             payment_method=method, card_token="tok" if method == "card" else None,
+                             payment_method=method, card_ref=CARD_REF if method == "card" else None,
                              policy=SagaPolicy(mode=mode)))
             case ("cancel", order_id):
                 sim.send(msg(CancelOrder, order_id=order_id, reason="asked"))

@@ -11,7 +11,7 @@ from orderstream.saga.choreography import choreograph
 from orderstream.local.simulate import Ports, Simulation
 from orderstream.order.orchestration import orchestrate
 
-from builders import ADDRESS, T0, fold, later, line, msg, run, types
+from builders import ADDRESS, CARD_REF, T0, fold, later, line, msg, run, types
 
 MODES = ["orchestration", "choreography"]
 
@@ -69,7 +69,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_both_modes_reach_the_same_outcome(name):
-    card = dict(payment_method="card", card_token="tok") if "card" in name else {}
+    card = dict(payment_method="card", card_ref=CARD_REF) if "card" in name else {}
     results = [outcome(place(world(mode, **SCENARIOS[name]), **card)) for mode in MODES]
     assert results[0] == results[1] == EXPECTED[name]
 

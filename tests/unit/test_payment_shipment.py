@@ -5,7 +5,7 @@ from orderstream.contracts.shipment import *  # noqa: F403
 from orderstream.payment.decider import payments, react as payment_react
 from orderstream.shipment.decider import shipments
 
-from builders import ADDRESS, T0, fold, line, msg, run, strip, types
+from builders import ADDRESS, CARD_REF, T0, fold, line, msg, run, strip, types
 
 TERMS = dict(payment_id="pay1", order_id="o1", account_id="a1", amount=1000, currency="EUR",
              payment_method="account")
@@ -40,7 +40,7 @@ def test_debit_refusals_fail_the_payment():
 
 
 def test_card_goes_through_the_gateway_port():
-    card = {**TERMS, "payment_method": "card", "card_token": "tok"}
+    card = {**TERMS, "payment_method": "card", "card_ref": CARD_REF}
     out = run(payments, "pay1", [], msg(ProcessPayment, **card))
     assert types(out) == ["PaymentStarted", "GatewayChargeRequested"]
     assert out[1].idempotency_key == "pay1"
@@ -79,7 +79,7 @@ def test_refund_never_exceeds_capture():
 
 
 def test_gateway_refund_result():
-    card = {**TERMS, "payment_method": "card", "card_token": "tok"}
+    card = {**TERMS, "payment_method": "card", "card_ref": CARD_REF}
     given = [msg(PaymentStarted, **card), SUCCEEDED]
     out = run(payments, "pay1", given, msg(RefundPayment, payment_id="pay1", refund_id="r1",
                                            reason="x"))

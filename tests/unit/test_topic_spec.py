@@ -19,7 +19,7 @@ from orderstream.runtime.topics import read_spec
 from orderstream.contracts.routes import REPLIES
 from orderstream.local.simulate import CONTEXTS, Ports, Simulation
 
-from builders import ADDRESS, line, msg
+from builders import ADDRESS, CARD_REF, line, msg
 
 SPEC = read_spec()
 FIX = "run `orderstream topics schemas` and commit topics/schemas"
@@ -141,7 +141,7 @@ def traffic(mode: str, **kw) -> Recording:
                  policy=SagaPolicy(mode=mode))).run()  # out of stock
     sim.send(msg(CreateOrder, order_id="o3", customer_id="c1", account_id="a1",
                  items=(line("p1", 1),), shipping_address=ADDRESS,
-                 payment_method="card", card_token="tok", policy=SagaPolicy(mode=mode))).run()
+                 payment_method="card", card_ref=CARD_REF, policy=SagaPolicy(mode=mode))).run()
     sim.send(msg(CancelOrder, order_id="o3", reason="changed my mind")).run()  # compensation
     return sim
 

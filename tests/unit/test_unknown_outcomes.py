@@ -16,13 +16,13 @@ from orderstream.payment.decider import payments
 from orderstream.local.simulate import Ports, Simulation
 from orderstream.shipment.decider import shipments
 
-from builders import ADDRESS, fold, line, msg, run, strip, types
+from builders import ADDRESS, CARD_REF, fold, line, msg, run, strip, types
 
 CARD = dict(payment_id="pay1", order_id="o1", account_id="a1", amount=1000, currency="EUR",
-            payment_method="card", card_token="tok")
+            payment_method="card", card_ref=CARD_REF)
 STARTED = msg(PaymentStarted, **CARD)
 ASKED = msg(GatewayChargeRequested, payment_id="pay1", order_id="o1", amount=1000,
-            currency="EUR", card_token="tok", idempotency_key="pay1")
+            currency="EUR", card_ref=CARD_REF, idempotency_key="pay1")
 NO_ANSWER = msg(RecordGatewayResult, payment_id="pay1", outcome="unknown",
                 reason="gateway unavailable after 4 attempts: timed out")
 CANCEL = msg(CancelPayment, payment_id="pay1", order_id="o1", reason="payment step timed out")
@@ -179,7 +179,7 @@ def shop(mode, ports):
 def place(sim, order_id):
     return sim.send(msg(CreateOrder, order_id=order_id, customer_id="c1", account_id="a1",
                         items=(line("p1", 2),), shipping_address=ADDRESS,
-                        payment_method="card", card_token="tok",
+                        payment_method="card", card_ref=CARD_REF,
                         policy=SagaPolicy(mode=sim.mode))).run()
 
 
