@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,13 +22,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from faust.types import TP, EventT, StreamT
-from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
 
 from orderstream.contracts import decode
 from orderstream.contracts.envelope import Message
 from orderstream.contracts.routes import route
 from orderstream.domain import Decider, Saga, follow_up, no_saga
+from orderstream.runtime import tracing
 from orderstream.runtime.app import ContextApp, make_app
 from orderstream.runtime.codec import encode, headers
 from orderstream.runtime.deadletter import park
@@ -38,7 +38,6 @@ from orderstream.runtime.store import AggregateStore, Seen
 from orderstream.settings import Settings, load
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("orderstream")
 
 PERMANENT = (ValidationError, ValueError, TypeError, KeyError, LookupError, AssertionError,
              UnicodeDecodeError, NotImplementedError)
@@ -53,7 +52,7 @@ class ActorSystem:
     """One bounded context on Faust: its topics, tables and agents."""
 
     def __init__(self, context: str, deciders: Sequence[Decider], saga: Saga = no_saga,
-                 settings: Settings | None = None):
+                 settings: Settings | None = None, census: Sequence[str] = ()):
         self.context = context
         self.saga = saga
         self.settings = settings or load()
@@ -74,6 +73,24 @@ class ActorSystem:
         self.stores = {d.name: AggregateStore(self.app, d, self.settings.topic_partitions) for d in deciders}
         self.app.agent(self.commands, name=f"{context}-actor", concurrency=1)(self._actor)
         self.metrics = self.app.metrics
+        for name in census:  # aggregates counted by status in /metrics
+            self.metrics.census.count(name, self.stores[name])
+        if census:
+            self.app.timer(interval=5.0, name=f"{context}-census")(self._refresh_census)
+        self._observe: Callable[[Message, BaseModel, list[Message], BaseModel], None] | None = None
+        tracing.configure(self.settings, context)
+
+    async def _refresh_census(self) -> None:
+        if self.app.rebalancing or not self.app.tables.recovery.completed.is_set():
+            return
+        topic = self.commands.get_topic_name()
+        self.metrics.census.refresh({tp.partition for tp in self.app.assignor.assigned_actives()
+                                     if tp.topic == topic})
+
+    def observe(self, hook: Callable[[Message, BaseModel, list[Message], BaseModel], None]) -> None:
+        """Have `hook(message, before, events, after)` called on every step that was not a
+        duplicate: a context's app watches its aggregates with it (the order's saga metrics)."""
+        self._observe = hook
 
     def topic(self, name: str):
         if name not in self._topics:
@@ -114,7 +131,9 @@ class ActorSystem:
     async def send(self, message: Message, key: str | None = None, context: str | None = None) -> None:
         """To the command topic of `context` (default: the message's own), keyed by aggregate id."""
         topic = self.topic(f"{context or message.context}.commands")
-        await topic.send(key=(key or message.key).encode(), value=encode(message), headers=headers(message))
+        parent = tracing.current()
+        await topic.send(key=(key or message.key).encode(), value=encode(message),
+                         headers=headers(message, parent))
 
     async def send_now(self, message: Message) -> None:
         """From outside an agent (an HTTP view, a timer): on a producer of its own, acknowledged
@@ -125,33 +144,48 @@ class ActorSystem:
                 producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **client_kwargs(self.settings))
                 await producer.start()
                 self._edge = producer
-        await self._edge.send_and_wait(self.settings.topic(f"{message.context}.commands"), encode(message),
-                                       key=message.key.encode(), headers=headers(message))
+        with tracing.edge(self.context, message) as span:
+            await self._edge.send_and_wait(self.settings.topic(f"{message.context}.commands"), encode(message),
+                                           key=message.key.encode(),
+                                           headers=headers(message, tracing.traceparent(span)))
 
     def decide(self, event: EventT, rows: "Rows", out: list) -> None:
         """Decide the command record `event` on its aggregate's state in `rows`; keep the new
-        state in `rows` and what is to be sent in `out`. A message this aggregate applied from
-        another record already is a duplicate, answered with nothing."""
+        state in `rows` and what is to be sent in `out`, with the traceparent of this step's
+        span (runtime/tracing.py). A message this aggregate applied from another record already
+        is a duplicate, answered with nothing."""
+        record = event.message
+        with tracing.step(self.context, record.headers, record.topic, record.partition, record.offset) as span:
+            try:
+                self._decide(event, rows, out, span)
+            except Exception as error:  # parked by the caller
+                tracing.dead_lettered(span, error)
+                raise
+
+    def _decide(self, event: EventT, rows: "Rows", out: list, span) -> None:
         if not event.key:
             raise ValueError("message has no key: every command is keyed by its aggregate id")
         message, key, offset = decode(event.value), event.key.decode(), event.message.offset
         decider = self.route.get(type(message))
         if decider is None:
             raise UnknownMessage(f"{self.context} does not handle {message.type}")
-        with tracer.start_as_current_span(f"{self.context} {message.type}",
-                                          context=propagate.extract(_carrier(event))):
-            started = time.perf_counter()
-            before, seen = rows.load(decider, key, message)
-            if seen.get(message.message_id, offset) != offset:
-                self.metrics.duplicates.labels(self.context, message.type).inc()
-                return
-            events, state = decider.apply(message, before)
-            if state != before:  # a restated outcome changes nothing: the row stays as it is
-                seen.pop(message.message_id, None)
-                rows.put(decider, key, state, {**seen, message.message_id: offset})
-                self.metrics.moved(decider.name, before, state)
-            out.extend(self.follow(decider, key, events, state))
-            self.metrics.processed(message.type, time.perf_counter() - started, events)
+        started = time.perf_counter()
+        before, seen = rows.load(decider, key, message)
+        if seen.get(message.message_id, offset) != offset:
+            self.metrics.duplicates.labels(self.context, message.type).inc()
+            tracing.duplicate(span, message)
+            return
+        events, state = decider.apply(message, before)
+        if state != before:  # a restated outcome changes nothing: the row stays as it is
+            seen.pop(message.message_id, None)
+            rows.put(decider, key, state, {**seen, message.message_id: offset}, before)
+            self.metrics.moved(decider.name, before, state)
+        sent, parent = self.follow(decider, key, events, state), tracing.traceparent(span)
+        out.extend((topic, to, sending, parent) for topic, to, sending in sent)
+        self.metrics.processed(message.type, time.perf_counter() - started, events)
+        if self._observe is not None:
+            self._observe(message, before, events, state)
+        tracing.decided(span, message, decider.name, events, [m for _, _, m in sent], before, state)
 
     def follow(self, decider: Decider, key: str, events: list[Message], state: BaseModel) -> list:
         """What to send for the events of one command: the events to the context's event log;
@@ -179,10 +213,14 @@ class ActorSystem:
         self.app.agent(self.events, name=f"{self.context}-port", concurrency=concurrency)(answer)
 
     async def _answer(self, event: EventT, kinds, call) -> None:
-        message = decode(event.value)
+        message, record = decode(event.value), event.message
         if isinstance(message, kinds):
-            for command in await call(message):
-                await self.send(command)
+            with tracing.step(self.context, record.headers, record.topic, record.partition, record.offset,
+                              name=f"port {message.type}") as span:
+                commands = await call(message)
+                tracing.decided(span, message, "port", [], commands, None, None)
+                for command in commands:
+                    await self.send(command)
 
     async def _actor(self, stream: StreamT) -> None:
         """Every command ready is taken in one batch (one at a time when idle, so no waiting);
@@ -199,7 +237,7 @@ class ActorSystem:
     async def _process(self, events: list[EventT]) -> None:
         """The commands of one partition: a table reads and writes the partition of the current
         event, so it is one of theirs throughout."""
-        rows, out, last = Rows(self.stores), [], events[-1]
+        rows, out, last = Rows(self.stores, events[-1].message.partition), [], events[-1]
         token = _current_event.set(weakref.ref(last))
         try:
             for event in events:
@@ -221,13 +259,15 @@ class ActorSystem:
 
     async def _write(self, rows: "Rows", out: list) -> None:
         rows.write()
+        for name, old, new in rows.moves():
+            self.metrics.census.written(name, rows.partition, old, new)
         for row in rows.touched.keys() & self.watchers.keys():
             for future in self.watchers[row]:
                 if not future.done():
                     future.set_result(None)
-        for name, key, message in out:
+        for name, key, message, parent in out:
             await self.topic(name).send(key=key.encode(), value=encode(message),
-                                        headers=headers(message))
+                                        headers=headers(message, parent))
 
     async def _park(self, event: EventT, error: BaseException) -> None:
         self.metrics.deadletters.labels(self.context, event.message.topic, type(error).__name__).inc()
@@ -259,9 +299,10 @@ class Rows:
     """The rows a batch touched, in memory until it is written: a row is written once per batch,
     however many of the batch's commands it took."""
 
-    def __init__(self, stores: dict[str, AggregateStore]):
-        self.stores = stores
+    def __init__(self, stores: dict[str, AggregateStore], partition: int):
+        self.stores, self.partition = stores, partition
         self.touched: dict[tuple[str, str], tuple[BaseModel, Seen]] = {}
+        self.loaded: dict[tuple[str, str], BaseModel] = {}  # each row as it was before the batch
 
     def load(self, decider: Decider, key: str, message: Message) -> tuple[BaseModel, Seen]:
         store = self.stores[decider.name]
@@ -269,8 +310,14 @@ class Rows:
             return store.load(key, message)
         return store.with_entry(key, found[0], message), dict(found[1])
 
-    def put(self, decider: Decider, key: str, state: BaseModel, seen: Seen) -> None:
+    def put(self, decider: Decider, key: str, state: BaseModel, seen: Seen, before: BaseModel) -> None:
         self.touched[(decider.name, key)] = (state, seen)
+        self.loaded.setdefault((decider.name, key), before)
+
+    def moves(self) -> Iterator[tuple[str, str | None, str | None]]:
+        """(aggregate, status before the batch, status now) of each row written."""
+        for (name, key), (state, _) in self.touched.items():
+            yield name, getattr(self.loaded[(name, key)], "status", None), getattr(state, "status", None)
 
     def write(self) -> None:
         for (name, key), (state, seen) in self.touched.items():

@@ -20,6 +20,7 @@ memory, and reads the rows of the others once (after a restart or a rebalance).
 """
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Generic, get_args
 
@@ -61,6 +62,15 @@ class AggregateStore(Generic[S]):
         if not newline:  # a row written before rows remembered message ids
             seen, state = b"{}", raw
         return self.decider.state.model_validate_json(state), json.loads(seen)
+
+    def statuses(self, partition: int) -> Iterator[str | None]:
+        """The status of each row on a partition this worker holds, read once for the census
+        (runtime/metrics.py) when the worker gets the partition."""
+        store = self.rows.data
+        db = store._dbs.get(partition)
+        for _, raw in store._visible_items(db) if db is not None else ():
+            seen, newline, state = raw.partition(b"\n")
+            yield json.loads(state if newline else raw).get("status")
 
     def load(self, key: str, message: BaseModel) -> tuple[S, Seen]:
         """The state `message` is decided on: the row plus the one entry the message names; and
