@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -185,7 +185,7 @@ class ActorSystem:
         self.metrics.processed(message.type, time.perf_counter() - started, events)
         if self._observe is not None:
             self._observe(message, before, events, state)
-        tracing.decided(span, message, decider.name, events, [m for _, _, m in sent], before, state)
+        tracing.decided(span, message, decider.name, events, sent, before, state)
 
     def follow(self, decider: Decider, key: str, events: list[Message], state: BaseModel) -> list:
         """What to send for the events of one command: the events to the context's event log;
@@ -218,7 +218,7 @@ class ActorSystem:
             with tracing.step(self.context, record.headers, record.topic, record.partition, record.offset,
                               name=f"port {message.type}") as span:
                 commands = await call(message)
-                tracing.decided(span, message, "port", [], commands, None, None)
+                tracing.called(span, message, commands)
                 for command in commands:
                     await self.send(command)
 
@@ -259,8 +259,9 @@ class ActorSystem:
 
     async def _write(self, rows: "Rows", out: list) -> None:
         rows.write()
-        for name, old, new in rows.moves():
-            self.metrics.census.written(name, rows.partition, old, new)
+        if self.metrics.census.stores:
+            for name, old, new in rows.moves():
+                self.metrics.census.written(name, rows.partition, old, new)
         for row in rows.touched.keys() & self.watchers.keys():
             for future in self.watchers[row]:
                 if not future.done():
@@ -314,10 +315,12 @@ class Rows:
         self.touched[(decider.name, key)] = (state, seen)
         self.loaded.setdefault((decider.name, key), before)
 
-    def moves(self) -> Iterator[tuple[str, str | None, str | None]]:
-        """(aggregate, status before the batch, status now) of each row written."""
-        for (name, key), (state, _) in self.touched.items():
-            yield name, getattr(self.loaded[(name, key)], "status", None), getattr(state, "status", None)
+    def moves(self) -> list[tuple[str, str | None, str | None]]:
+        """(aggregate, status before the batch, status now) of each row written; once, however
+        often the write is tried."""
+        loaded, self.loaded = self.loaded, {}
+        return [(name, getattr(loaded[(name, key)], "status", None), getattr(state, "status", None))
+                for (name, key), (state, _) in self.touched.items() if (name, key) in loaded]
 
     def write(self) -> None:
         for (name, key), (state, seen) in self.touched.items():
@@ -340,6 +343,3 @@ def by_partition(events: list[EventT]) -> dict[TP, list[EventT]]:
         found.setdefault(event.message.tp, []).append(event)
     return found
 
-
-def _carrier(event: EventT) -> dict[str, str]:
-    return {k: v.decode(errors="replace") for k, v in (event.message.headers or [])}

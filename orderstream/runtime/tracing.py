@@ -142,18 +142,30 @@ def step(context: str, headers: list[tuple[str, bytes]] | None, topic: str, part
 
 
 def decided(span: Span | None, message: Message, aggregate: str, events: list[Message],
-            commands: list[Message], before: Any, after: Any) -> None:
-    """What a step did: the events it appended and the commands it sent."""
+            sent: list[tuple[str, str, Message]], before: Any, after: Any) -> None:
+    """What an actor step did: the events it appended, the commands it sent, the status it
+    moved its aggregate to."""
     if span is None:
         return
+    appended = {id(event) for event in events}
     attributes = {"orderstream.message_type": message.type, "orderstream.aggregate": aggregate,
                   "orderstream.outcome": "events" if events else "no_events",
                   "orderstream.events": [e.type for e in events],
-                  "orderstream.commands": [c.type for c in commands], **_order(message)}
+                  "orderstream.commands": [m.type for _, _, m in sent if id(m) not in appended],
+                  **_order(message)}
     old, new = getattr(before, "status", None), getattr(after, "status", None)
     if old != new:
         attributes |= {"orderstream.status.from": str(old or "none"), "orderstream.status.to": str(new)}
     span.set_attributes(attributes)
+
+
+def called(span: Span | None, message: Message, commands: list[Message]) -> None:
+    """What a port's call of the outside world (gateway, carrier) answered."""
+    if span is not None:
+        span.set_attributes({"orderstream.message_type": message.type, "orderstream.aggregate": "port",
+                             "orderstream.outcome": "sent" if commands else "no_events",
+                             "orderstream.events": [], **_order(message),
+                             "orderstream.commands": [c.type for c in commands]})
 
 
 def duplicate(span: Span | None, message: Message) -> None:

@@ -10,6 +10,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -135,6 +137,13 @@ def test_one_order_is_one_trace_across_the_six_contexts_parented_by_causation(sh
     assert duplicate["name"] == "order CreateOrder" and duplicate["parent_id"] == roots[0]["span_id"]
     parked = next(s for s in trace if s["attributes"]["orderstream.outcome"] == "dead_lettered")
     assert parked["name"] == "catalog ReserveItems" and parked["error"]
+
+    shown = subprocess.run([sys.executable, "-m", "orderstream.cli", "trace", order_id, "--file", str(spans_file)],
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    lines = shown.stdout.splitlines()
+    assert shown.returncode == 0 and lines[1].startswith("order send CreateOrder"), shown
+    assert any(line.startswith("  order CreateOrder") for line in lines)
+    assert any(line.lstrip().startswith("account DebitAccount") for line in lines)
 
 
 def test_a_failed_payment_and_its_compensation_show_in_the_orders_trace(shop, orders):
