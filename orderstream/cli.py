@@ -12,11 +12,30 @@ from aiokafka.errors import KafkaConnectionError
 from orderstream.settings import CONTEXTS, load
 
 
+SECURE_PORT = 9192
+
+
 def kafka(args: argparse.Namespace) -> int:
     from orderstream.local import stack
 
-    broker = stack.broker() if args.port is None else stack.Broker(stack.VAR / "kafka", args.port)
-    print(getattr(broker, args.action)())
+    if args.secure:
+        broker = stack.Broker(stack.VAR / "kafka-secure", args.port or SECURE_PORT, secure=True)
+    else:
+        broker = stack.broker() if args.port is None else stack.Broker(stack.VAR / "kafka", args.port)
+    if args.action in ("users", "rotate") and not broker.secure:
+        print(f"orderstream kafka {args.action}: only for the secure broker (--secure)", file=sys.stderr)
+        return 2
+    if args.action == "rotate":
+        if len(args.users) != 1:
+            print("usage: orderstream kafka rotate --secure USER", file=sys.stderr)
+            return 2
+        print(broker.rotate(args.users[0]))
+        return 0
+    if args.action != "users":
+        print(getattr(broker, args.action)())
+    if broker.secure and args.action in ("start", "users"):
+        users = args.users or [load().kafka_user(context) for context in CONTEXTS]
+        print("\n".join(broker.add_users(users)))
     return 0
 
 
@@ -49,14 +68,24 @@ def topics(args: argparse.Namespace) -> int:
         changes = asyncio.run(spec.apply(settings))
         print("\n".join(changes) if changes else "topics: up to date")
         return 0
-    problems = asyncio.run(spec.check(settings))
-    print("\n".join(problems) if problems else "topics: match the spec")
+    from orderstream.runtime import acls
+
+    problems = asyncio.run(spec.check(settings)) + asyncio.run(acls.drift(settings))
+    print("\n".join(problems) if problems else "topics and ACLs: match the spec")
     return 1 if problems else 0
 
 
 def worker(args: argparse.Namespace) -> int:
+    from orderstream.runtime.acls import AccessError, check_access
+
+    settings = load()
+    try:  # a refused login or a missing ACL stops the worker here, in one line
+        asyncio.run(check_access(settings, args.context))
+    except AccessError as error:
+        print(error, file=sys.stderr)
+        return 3
     module = importlib.import_module(f"orderstream.{args.context}.app")
-    level = {"warning": "warn"}.get(load().log_level, load().log_level)  # Faust's own spelling
+    level = {"warning": "warn"}.get(settings.log_level, settings.log_level)  # Faust's own spelling
     sys.argv = [f"orderstream-{args.context}", "worker", "--loglevel", level]
     module.app.main()
     return 0
@@ -131,6 +160,29 @@ def positive(kind: type) -> "Callable[[str], int | float]":
     return parse
 
 
+def audit(args: argparse.Namespace) -> int:
+    from orderstream.local import eventlog
+
+    report = eventlog.audit_system(overrides(args), simulator=args.simulator, settled=args.settled,
+                          grace=args.grace, catalog_url=args.catalog_url,
+                          account_url=args.account_url)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+def chaos(args: argparse.Namespace) -> int:
+    from orderstream.local import chaos as run
+
+    return run.main(args)
+
+
+def overrides(args: argparse.Namespace):
+    """The settings, with --bootstrap/--namespace in place of the environment's."""
+    settings = load()
+    update = {"kafka_bootstrap_servers": args.bootstrap, "namespace": args.namespace}
+    return settings.model_copy(update={k: v for k, v in update.items() if v is not None})
+
+
 def load_token() -> str | None:
     token = load().api_token
     return token.get_secret_value() if token else None
@@ -140,10 +192,18 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="orderstream", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     k = sub.add_parser("kafka", help="a local single-node Kafka (KRaft) on 127.0.0.1")
-    k.add_argument("action", choices=["start", "stop", "status"],
-                   help="(also: `orderstream kafka tool console-consumer|console-producer|topics|"
-                        "consumer-groups|get-offsets ARGS...`)")
-    k.add_argument("--port", type=int, default=None, help="broker port (default 9092 or ORDERSTREAM_KAFKA_PORT)")
+    k.add_argument("action", choices=["start", "stop", "status", "users", "rotate"],
+                   help="users/rotate (secure broker only): create the users named (default: one per "
+                        "context) / give one user a new password. (Also: `orderstream kafka tool "
+                        "console-consumer|console-producer|topics|consumer-groups|get-offsets|configs|acls "
+                        "ARGS...`)")
+    k.add_argument("users", nargs="*", help="users for `users` and `rotate`; `start --secure` creates "
+                                            "these (default: one per context, orderstream-<context>)")
+    k.add_argument("--secure", action="store_true",
+                   help="the SASL_SSL broker with ACLs in var/kafka-secure (default port 9192); "
+                        "credentials in var/kafka-secure/credentials/<user>.env")
+    k.add_argument("--port", type=int, default=None,
+                   help="broker port (default 9092 or ORDERSTREAM_KAFKA_PORT; 9192 with --secure)")
     k.set_defaults(func=kafka)
     t = sub.add_parser("topics", help="create/update (apply), check or list the topics in topics/; "
                                       "write their JSON Schemas to topics/schemas (schemas)")
@@ -178,6 +238,49 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--plot", metavar="FILE", help="latency over time and histogram: .png, .svg or .html")
     b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     b.set_defaults(func=bench)
+    a = sub.add_parser("audit", help="read every topic from its start and check the books: orders "
+                                     "settled, money, stock, dead letters; exit 1 on a violation")
+    a.add_argument("--bootstrap", help="brokers (default: ORDERSTREAM_KAFKA_BOOTSTRAP_SERVERS)")
+    a.add_argument("--namespace", help="topic prefix (default: ORDERSTREAM_NAMESPACE)")
+    a.add_argument("--simulator", help="URL of the gateway/carrier simulator: card money and "
+                                       "labels are checked against its books too")
+    a.add_argument("--catalog-url", help="a catalog worker: each product's row is checked too")
+    a.add_argument("--account-url", help="an account worker: each account's row is checked too")
+    a.add_argument("--settled", action="store_true",
+                   help="the system is quiet: every order must be settled")
+    a.add_argument("--grace", type=float, default=30.0,
+                   help="seconds past an order's deadline and retries before it counts as stuck")
+    a.set_defaults(func=audit)
+    c = sub.add_parser("chaos", help="start a system of its own, drive orders through it while "
+                                     "faults are injected, wait until it is quiet, audit it")
+    c.add_argument("--orders", type=int, default=1000)
+    c.add_argument("--mode", choices=["orchestration", "choreography"], default="orchestration")
+    c.add_argument("--seconds", type=float, default=90.0,
+                   help="how long orders are placed (faults are spread over this window)")
+    c.add_argument("--settle-seconds", type=float, default=240.0,
+                   help="how long to wait for quiescence before auditing anyway")
+    c.add_argument("--faults", default="all",
+                   help="comma-separated fault kinds, or 'all' or 'none' (see orderstream/local/chaos.py)")
+    c.add_argument("--kafka-port", type=int, default=None,
+                   help="start (and restart) a broker of its own on this port (controller: port+1)")
+    c.add_argument("--bootstrap", help="use this running broker instead (no broker restart fault)")
+    c.add_argument("--broker-home", help="state directory of the broker on --kafka-port "
+                                         "(default var/chaos-kafka-<port>)")
+    c.add_argument("--namespace", help="topic prefix (default: chaos-<random>)")
+    c.add_argument("--workdir", help="where logs and RocksDB data go (default var/chaos/<namespace>)")
+    c.add_argument("--seed", type=int, default=7)
+    c.add_argument("--broker-anytime", action="store_true",
+                   help="restart the broker on schedule even while a worker is still joining "
+                        "(loses commands today: see README, known bugs)")
+    c.add_argument("--log-level", choices=["error", "info", "debug"], default="error",
+                   help="the workers' log level (their logs are in the work directory)")
+    c.add_argument("--json", help="also write the result as JSON to this file")
+    c.add_argument("action", nargs="?", choices=["run", "recovery"], default="run",
+                   help="run: the chaos run and its audit; recovery: measure failover with a "
+                        "standby and changelog recovery without one")
+    c.add_argument("--aggregates", type=int, default=20_000,
+                   help="recovery: rows to fill a table with before timing its recovery")
+    c.set_defaults(func=chaos)
     tr = sub.add_parser("trace", help="print an order's trace from the file that ORDERSTREAM_TRACING=file writes")
     tr.add_argument("order_id")
     tr.add_argument("--file", help="the spans file (default ORDERSTREAM_TRACING_FILE, var/traces.jsonl)")

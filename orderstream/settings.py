@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
+    # the Kafka user (and ACL principal) of context c is [<namespace>.]<prefix><c>
+    kafka_user_prefix: str = Field("orderstream-", pattern=r"^[A-Za-z0-9._-]*$", max_length=100)
+    kafka_manage_acls: bool = True  # `topics apply` grants each context's user its ACLs (runtime/acls.py)
 
     namespace: str = Field("", pattern=r"^[a-z0-9-]*$", max_length=40)
     topic_partitions: int = Field(4, ge=1, le=1024)
@@ -52,7 +55,8 @@ class Settings(BaseSettings):
     step_max_retries: int = Field(3, ge=0, le=20)
     retry_backoff_seconds: float = Field(0.5, gt=0, le=60)
 
-    api_token: SecretStr | None = None
+    api_token: SecretStr | None = None       # may call every endpoint
+    api_read_token: SecretStr | None = None  # may only read (GET); needs api_token
     auth_reads: bool = False
 
     gateway_url: str = f"http://127.0.0.1:{SIMULATOR_PORT}"
@@ -75,6 +79,12 @@ class Settings(BaseSettings):
                 self.kafka_sasl_username and self.kafka_sasl_password):
             raise ValueError("ORDERSTREAM_KAFKA_SASL_USERNAME and ORDERSTREAM_KAFKA_SASL_PASSWORD "
                              "are required when ORDERSTREAM_KAFKA_SECURITY_PROTOCOL is SASL_*")
+        if self.api_read_token is not None and self.api_token is None:
+            raise ValueError("ORDERSTREAM_API_READ_TOKEN needs ORDERSTREAM_API_TOKEN: without it "
+                             "every call could write, and a read-only token would mean nothing")
+        if self.api_read_token is not None and self.api_token is not None and (
+                self.api_read_token.get_secret_value() == self.api_token.get_secret_value()):
+            raise ValueError("ORDERSTREAM_API_READ_TOKEN must differ from ORDERSTREAM_API_TOKEN")
         if self.topic_min_insync_replicas > self.topic_replication_factor:
             raise ValueError("ORDERSTREAM_TOPIC_MIN_INSYNC_REPLICAS must not exceed "
                              "ORDERSTREAM_TOPIC_REPLICATION_FACTOR")
@@ -85,6 +95,11 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.namespace}.{name}" if self.namespace else name
+
+    def kafka_user(self, context: str) -> str:
+        """The Kafka user (SASL username; ACL principal `User:<name>`) of a context's workers:
+        `orderstream-order`, or `shop.orderstream-order` in namespace `shop`."""
+        return self.topic(f"{self.kafka_user_prefix}{context}")
 
 
 class SettingsError(SystemExit):

@@ -3,9 +3,22 @@
 The jars are cached per version (ORDERSTREAM_CACHE, default ~/.cache/orderstream); each broker
 has a state directory holding its config, data, log file and pid file. Starting twice is
 harmless; a pid file whose process is gone is a broker left over from a crash and is cleared.
+
+A secure broker (`Broker(..., secure=True)`, `orderstream kafka start --secure`) serves clients
+only on SASL_SSL with SCRAM-SHA-512, behind the StandardAuthorizer with no access where no ACL
+allows it. On first start it makes a local CA and a broker certificate (openssl, in `tls/`) and a
+super user `admin` (the SCRAM credential written by `kafka-storage format --add-scram`); users
+added later (`add_users`) are created through the admin API. The passwords are kept in
+`credentials/<user>.env` (mode 0600), reused on every start. Inter-broker traffic (a single
+node still sends itself transaction markers) runs on the same SASL_SSL listener as `admin`; the
+controller listener is SASL_PLAINTEXT with PLAIN on loopback, also as `admin`: no port of a
+secure broker accepts an unauthenticated client.
 """
 
+import asyncio
+import hashlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -14,6 +27,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiokafka.protocol.api import Request, RequestStruct, Response
+from aiokafka.protocol.types import (CompactArray, CompactBytes, CompactString, Int8, Int16, Int32,
+                                     Schema, TaggedFields)
+
+if TYPE_CHECKING:
+    from orderstream.settings import Settings
 
 KAFKA_VERSION = "3.9.1"
 SLF4J_VERSION = "1.7.36"
@@ -23,7 +44,10 @@ TOOLS = {
     "topics": "org.apache.kafka.tools.TopicCommand",
     "consumer-groups": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
     "get-offsets": "org.apache.kafka.tools.GetOffsetShell",
+    "configs": "kafka.admin.ConfigCommand",
+    "acls": "kafka.admin.AclCommand",
 }
+ADMIN = "admin"  # the secure broker's super user
 
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -42,10 +66,7 @@ POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 SERVER_PROPERTIES = """process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs={data}
 num.partitions=4
 auto.create.topics.enable=false
@@ -58,6 +79,31 @@ group.initial.rebalance.delay.ms=0
 log.segment.bytes=16777216
 """
 
+PLAIN_PROPERTIES = """listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+"""
+
+SECURE_PROPERTIES = """listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=SASL_SSL://127.0.0.1:{port}
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SASL_PLAINTEXT
+inter.broker.listener.name=SASL_SSL
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="{admin_password}";
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="{admin_password}" user_admin="{admin_password}";
+ssl.keystore.type=PEM
+ssl.keystore.location={tls}/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location={tls}/ca.crt
+ssl.client.auth=none
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin
+"""
+
 LOG4J = """log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.FileAppender
 log4j.appender.file.File={log}
@@ -66,6 +112,13 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka=INFO
 log4j.logger.org.apache.kafka=INFO
 log4j.logger.state.change.logger=WARN
+"""
+
+CLIENT_PROPERTIES = """security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="{user}" password="{password}";
+ssl.truststore.type=PEM
+ssl.truststore.location={ca}
 """
 
 TOOLS_LOG4J = "log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\n" \
@@ -124,6 +177,7 @@ class Broker:
 
     home: Path
     port: int = 9092
+    secure: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", self.home.resolve())
@@ -139,6 +193,10 @@ class Broker:
     @property
     def pid_file(self) -> Path:
         return self.home / "broker.pid"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.home / "tls" / "ca.crt"
 
     def pid(self) -> int | None:
         """The broker's pid, or None when its process is gone (or the pid now belongs to another)."""
@@ -167,15 +225,18 @@ class Broker:
         libs = fetch()
         config = self._write_config()
         if not (self.home / "data" / "meta.properties").exists():
+            scram = ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN},password={self.password(ADMIN)}]"]
             self._run(java(libs, "kafka.tools.StorageTool", "format", "-t", str(uuid.uuid4()),
-                           "-c", str(config), log4j=self.home / "tools-log4j.properties"))
+                           "-c", str(config), *(scram if self.secure else []),
+                           log4j=self.home / "tools-log4j.properties"))
         with open(self.home / "logs" / "stdout.log", "ab") as out:
             proc = subprocess.Popen(java(libs, "kafka.Kafka", str(config), log4j=self.home / "log4j.properties"),
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
         self.pid_file.write_text(str(proc.pid))
         self.wait_ready(timeout)
-        return f"Kafka {KAFKA_VERSION} started on {self.bootstrap} (pid {proc.pid}, log {self.log_file})"
+        how = f"SASL_SSL (SCRAM-SHA-512), credentials in {self.home / 'credentials'}" if self.secure else "PLAINTEXT"
+        return f"Kafka {KAFKA_VERSION} started on {self.bootstrap} {how} (pid {proc.pid}, log {self.log_file})"
 
     def wait_ready(self, timeout: float, started_marker: bool = True) -> None:
         deadline = time.monotonic() + timeout
@@ -206,7 +267,8 @@ class Broker:
         pid = self.pid()
         if pid is None:
             return f"Kafka is not running (state in {self.home})"
-        return f"Kafka running on {self.bootstrap} (pid {pid}, log {self.log_file})"
+        how = " SASL_SSL" if self.secure else ""
+        return f"Kafka running on {self.bootstrap}{how} (pid {pid}, log {self.log_file})"
 
     def tool(self, name: str, *args: str) -> list[str]:
         """The command line of a Kafka console tool run with the cached jars."""
@@ -220,10 +282,93 @@ class Broker:
         (self.home / "data").mkdir(parents=True, exist_ok=True)
         (self.home / "log4j.properties").write_text(LOG4J.format(log=self.log_file))
         (self.home / "tools-log4j.properties").write_text(TOOLS_LOG4J)
+        listeners = PLAIN_PROPERTIES
+        if self.secure:
+            self._make_tls()
+            self._write_credentials(ADMIN, self.password(ADMIN))  # this port, this CA
+            listeners = SECURE_PROPERTIES.replace("{admin_password}", self.password(ADMIN))
         config = self.home / "server.properties"
-        config.write_text(SERVER_PROPERTIES.format(port=self.port, controller_port=self.port + 1,
-                                                   data=self.home / "data"))
+        text = (SERVER_PROPERTIES + listeners).format(port=self.port, controller_port=self.port + 1,
+                                                      data=self.home / "data", tls=self.home / "tls")
+        _write_private(config, text)
         return config
+
+    # --- the secure broker: TLS material and SCRAM users ---------------------------------------
+
+    def password(self, user: str) -> str:
+        """The user's password: made at first use, then read back from credentials/<user>.env."""
+        found = self.credentials(user).get("ORDERSTREAM_KAFKA_SASL_PASSWORD")
+        if found:
+            return found
+        password = secrets.token_hex(24)
+        self._write_credentials(user, password)
+        return password
+
+    def credentials(self, user: str) -> dict[str, str]:
+        """The ORDERSTREAM_KAFKA_* settings that connect as `user` (empty: no such user yet)."""
+        try:
+            lines = self.env_file(user).read_text().splitlines()
+        except FileNotFoundError:
+            return {}
+        return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+    def env_file(self, user: str) -> Path:
+        return self.home / "credentials" / f"{user}.env"
+
+    def rotate(self, user: str) -> str:
+        """A new password for an existing user, on the broker and in its credentials file."""
+        password = secrets.token_hex(24)
+        asyncio.run(upsert_scram_users(self.admin_settings(), {user: password}))
+        self._write_credentials(user, password)
+        return f"{user}: new password in {self.env_file(user)}"
+
+    def add_users(self, users: list[str]) -> list[str]:
+        """Create (or re-assert) SCRAM-SHA-512 users with their stored passwords."""
+        passwords = {user: self.password(user) for user in users}
+        asyncio.run(upsert_scram_users(self.admin_settings(), passwords))
+        for user, password in passwords.items():
+            self._write_credentials(user, password)  # this port, this CA
+        return [f"{user}: credentials in {self.env_file(user)}" for user in users]
+
+    def admin_settings(self) -> "Settings":
+        from orderstream.settings import Settings
+
+        return Settings(**{k[len("ORDERSTREAM_"):].lower(): v for k, v in self.credentials(ADMIN).items()})
+
+    def _write_credentials(self, user: str, password: str) -> None:
+        (self.home / "credentials").mkdir(mode=0o700, parents=True, exist_ok=True)
+        settings = {"BOOTSTRAP_SERVERS": self.bootstrap, "SECURITY_PROTOCOL": "SASL_SSL",
+                    "SASL_MECHANISM": "SCRAM-SHA-512", "SASL_USERNAME": user,
+                    "SASL_PASSWORD": password, "SSL_CAFILE": str(self.ca_file)}
+        _write_private(self.env_file(user), f"# Kafka user {user} on the local secure broker\n"
+                       + "".join(f"ORDERSTREAM_KAFKA_{k}={v}\n" for k, v in settings.items()))
+        if user == ADMIN:  # for the console tools: --command-config / --consumer.config
+            _write_private(self.home / "credentials" / "admin.properties", CLIENT_PROPERTIES.format(
+                user=user, password=password, ca=self.ca_file))
+
+    def _make_tls(self) -> None:
+        """A local CA and a certificate for 127.0.0.1/localhost signed by it; made once."""
+        tls = self.home / "tls"
+        if (tls / "broker.pem").exists() and self.ca_file.exists():
+            return
+        tls.mkdir(parents=True, exist_ok=True)
+        os.chmod(tls, 0o700)
+        (tls / "broker.ext").write_text(
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n"
+            "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n")
+        days = ["-days", "3650"]
+        self._run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tls / "ca.key"),
+                   "-out", str(self.ca_file), *days, "-subj", f"/CN=orderstream local CA {uuid.uuid4().hex[:8]}",
+                   "-addext", "basicConstraints=critical,CA:TRUE",
+                   "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        self._run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tls / "broker.key"),
+                   "-out", str(tls / "broker.csr"), "-subj", "/CN=localhost"])
+        self._run(["openssl", "x509", "-req", "-in", str(tls / "broker.csr"), "-CA", str(self.ca_file),
+                   "-CAkey", str(tls / "ca.key"), "-set_serial", str(secrets.randbits(63)), *days,
+                   "-extfile", str(tls / "broker.ext"), "-out", str(tls / "broker.crt")])
+        chain = "".join((tls / name).read_text() for name in ("broker.key", "broker.crt", "ca.crt"))
+        _write_private(tls / "broker.pem", chain)
 
     def _run(self, cmd: list[str]) -> None:
         result = subprocess.run(cmd, capture_output=True, text=True)
@@ -237,3 +382,66 @@ class Broker:
                 return log.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
+
+
+def _write_private(path: Path, text: str) -> None:
+    """A file only its owner may read: it holds a key or a password."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
+
+
+# --- SCRAM users through the admin API (AlterUserScramCredentials, KIP-554) --------------------
+
+SCRAM_SHA_512, SCRAM_ITERATIONS = 2, 4096
+
+
+class _AlterScramResponse(Response):
+    API_KEY, API_VERSION = 51, 0
+    SCHEMA = Schema(("throttle_time_ms", Int32),
+                    ("results", CompactArray(("user", CompactString("utf-8")), ("error_code", Int16),
+                                             ("error_message", CompactString("utf-8")),
+                                             ("tags", TaggedFields))),
+                    ("tags", TaggedFields))
+
+
+class _AlterScramStruct(RequestStruct):
+    FLEXIBLE_VERSION = True
+    API_KEY, API_VERSION, RESPONSE_TYPE = 51, 0, _AlterScramResponse
+    SCHEMA = Schema(("deletions", CompactArray(("name", CompactString("utf-8")), ("mechanism", Int8),
+                                               ("tags", TaggedFields))),
+                    ("upsertions", CompactArray(("name", CompactString("utf-8")), ("mechanism", Int8),
+                                                ("iterations", Int32), ("salt", CompactBytes),
+                                                ("salted_password", CompactBytes), ("tags", TaggedFields))),
+                    ("tags", TaggedFields))
+
+
+class _AlterScram(Request[_AlterScramStruct]):
+    API_KEY = 51
+
+    def __init__(self, passwords: dict[str, str]):
+        self.upsertions = []
+        for user, password in passwords.items():
+            salt = secrets.token_bytes(32)  # the client salts; the broker keeps only derived keys
+            salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, SCRAM_ITERATIONS)
+            self.upsertions.append((user, SCRAM_SHA_512, SCRAM_ITERATIONS, salt, salted, {}))
+
+    def build(self, request_struct_class: type[_AlterScramStruct]) -> _AlterScramStruct:
+        return request_struct_class([], self.upsertions, {})
+
+
+async def upsert_scram_users(admin_settings: "Settings", passwords: dict[str, str]) -> None:
+    """Create the SCRAM-SHA-512 users, or set their passwords if they exist."""
+    from orderstream.runtime.kafka import admin
+
+    client = admin(admin_settings)
+    await client.start()
+    try:
+        response = await client._send_request(_AlterScram(passwords))
+    finally:
+        await client.close()
+    errors = [f"{user}: {message or code}" for user, code, message, _ in response.results if code]
+    if errors:
+        raise KafkaError("could not set SCRAM credentials: " + "; ".join(errors))

@@ -2,6 +2,7 @@
 the orders this worker owns for saga steps past their deadline (the seed's Timeout Handling)."""
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from orderstream.contracts.envelope import derived_id
@@ -21,12 +22,13 @@ system = ActorSystem("order", decider.DECIDERS, saga_for(settings.saga_mode, orc
 system.observe(SagaClock("order", system.metrics))
 app = system.app
 orders = system.stores["orders"]
-sent: dict[str, str] = {}  # order id -> the deadline message this process sent for it
+sent: dict[str, tuple[str, float]] = {}  # order id -> (deadline message sent for it, when)
+RESEND_SECONDS = 30.0  # a deadline message not acted on by then was lost: the same one again
 
 
 @app.timer(interval=1.0)
 async def expire_overdue_steps() -> None:
-    now = datetime.now(UTC)
+    now, clock = datetime.now(UTC), time.monotonic()
     due = orders.due(now)
     for key in set(sent) - set(due):  # moved on: forget it, so `sent` holds only waiting orders
         del sent[key]
@@ -36,11 +38,17 @@ async def expire_overdue_steps() -> None:
             continue
         message_id = derived_id("deadline", state.order_id, str(state.step), str(state.attempt))
         command = overdue(state, now, message_id)
-        if command is not None and sent.get(key) != message_id:
-            sent[key] = message_id
-            log.warning("order %s: step %s attempt %d passed its deadline; asking the order to "
-                        "retry or compensate", state.order_id, state.step, state.attempt)
+        last = sent.get(key)
+        if command is None or (last is not None and last[0] == message_id and clock - last[1] < RESEND_SECONDS):
+            continue
+        log.warning("order %s: step %s attempt %d passed its deadline; asking the order to retry or "
+                    "compensate%s", state.order_id, state.step, state.attempt, " (again)" if last else "")
+        try:
             await system.send_now(command)
+        except Exception as error:  # the broker is away: the next scan tries again
+            log.warning("order %s: deadline message not sent (%r)", state.order_id, error)
+            return
+        sent[key] = (message_id, clock)
 
 
 views.api.serve(system)

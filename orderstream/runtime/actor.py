@@ -128,12 +128,11 @@ class ActorSystem:
             await asyncio.sleep(0.02)
         return True
 
-    async def send(self, message: Message, key: str | None = None, context: str | None = None) -> None:
-        """To the command topic of `context` (default: the message's own), keyed by aggregate id."""
-        topic = self.topic(f"{context or message.context}.commands")
-        parent = tracing.current()
-        await topic.send(key=(key or message.key).encode(), value=encode(message),
-                         headers=headers(message, parent))
+    async def send(self, command: Message) -> None:
+        """To the command topic of its context, keyed by its aggregate id, from the span running
+        now (a port's call) when tracing is on."""
+        await self.topic(f"{command.context}.commands").send(
+            key=command.key.encode(), value=encode(command), headers=headers(command, tracing.current()))
 
     async def send_now(self, message: Message) -> None:
         """From outside an agent (an HTTP view, a timer): on a producer of its own, acknowledged
@@ -144,16 +143,29 @@ class ActorSystem:
                 producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **client_kwargs(self.settings))
                 await producer.start()
                 self._edge = producer
+            producer = self._edge
         with tracing.edge(self.context, message) as span:
-            await self._edge.send_and_wait(self.settings.topic(f"{message.context}.commands"), encode(message),
-                                           key=message.key.encode(),
-                                           headers=headers(message, tracing.traceparent(span)))
+            try:
+                await producer.send_and_wait(self.settings.topic(f"{message.context}.commands"), encode(message),
+                                             key=message.key.encode(),
+                                             headers=headers(message, tracing.traceparent(span)))
+            except Exception:
+                # Unsent, so the caller answers 503. The producer may be broken for good (after a
+                # broker restart: OutOfOrderSequenceNumber, then ProducerClosed): the next send
+                # starts a new one.
+                async with self._edge_lock:
+                    if self._edge is producer:
+                        self._edge = None
+                        asyncio.ensure_future(_quietly(producer.stop()))
+                raise
 
     def decide(self, event: EventT, rows: "Rows", out: list) -> None:
         """Decide the command record `event` on its aggregate's state in `rows`; keep the new
         state in `rows` and what is to be sent in `out`, with the traceparent of this step's
         span (runtime/tracing.py). A message this aggregate applied from another record already
         is a duplicate, answered with nothing."""
+        if not tracing.enabled():
+            return self._decide(event, rows, out, None)
         record = event.message
         with tracing.step(self.context, record.headers, record.topic, record.partition, record.offset) as span:
             try:
@@ -309,7 +321,7 @@ class Rows:
         store = self.stores[decider.name]
         if (found := self.touched.get((decider.name, key))) is None:
             return store.load(key, message)
-        return store.with_entry(key, found[0], message), dict(found[1])
+        return store.with_entry(key, found[0], message, found[1]), dict(found[1])
 
     def put(self, decider: Decider, key: str, state: BaseModel, seen: Seen, before: BaseModel) -> None:
         self.touched[(decider.name, key)] = (state, seen)
@@ -343,3 +355,9 @@ def by_partition(events: list[EventT]) -> dict[TP, list[EventT]]:
         found.setdefault(event.message.tp, []).append(event)
     return found
 
+
+async def _quietly(closing: Awaitable[None]) -> None:
+    try:
+        await closing
+    except Exception as error:
+        log.debug("closing a broken producer: %r", error)

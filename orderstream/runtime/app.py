@@ -69,6 +69,7 @@ class ContextApp(faust.App):
     context: str
     settings: Settings
     last_progress: float = 0.0
+    rebalancing_since: float = 0.0  # when /live first saw this rebalance; 0 when not rebalancing
     metrics: Metrics
     stuck_since: dict[TP, tuple[int, float]]
 
@@ -90,9 +91,19 @@ class ContextApp(faust.App):
 
     def liveness(self) -> tuple[bool, str]:
         """Stalled: messages wait on a partition an agent reads, yet nothing was processed for
-        ORDERSTREAM_LIVENESS_STALL_SECONDS. Changelog and standby partitions do not count."""
-        idle = time.monotonic() - self.last_progress
-        if idle < self.settings.liveness_stall_seconds or self.rebalancing:
+        ORDERSTREAM_LIVENESS_STALL_SECONDS, or a rebalance (table recovery included) has not ended
+        in five times that (a replica whose session expired while it was paused may never
+        consume again). Changelog and
+        standby partitions do not count."""
+        now, window = time.monotonic(), self.settings.liveness_stall_seconds
+        if self.rebalancing:  # a replica back from a pause past its session may never rejoin
+            self.rebalancing_since = self.rebalancing_since or now
+            if now - self.rebalancing_since >= 5 * window:  # table recovery counts as rebalancing
+                return False, f"rebalancing for {now - self.rebalancing_since:.0f}s"
+            return True, "live"
+        self.rebalancing_since = 0.0
+        idle = now - self.last_progress
+        if idle < window:
             return True, "live"
         for tp, waiting in self.backlog().items():
             if waiting:

@@ -1,4 +1,5 @@
-"""Faust's aiokafka consumer with its read loop mended, so a fetched command is never skipped.
+"""Faust's aiokafka consumer and producer, mended so a fetched command is never skipped and a
+commit never passes a table write not yet sent (see Producer).
 
 faust-streaming's `Consumer._drain_messages` hands each fetched record to the agents and then
 notes its offset as read; records below the read offset are dropped unacknowledged. Around a
@@ -17,34 +18,70 @@ behind processed records is read again from the committed offset.
 """
 
 import asyncio
+import logging
 from typing import Any
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+log = logging.getLogger(__name__)
+
 
 class Consumer(faust_aiokafka.Consumer):
     epoch: int = 0  # moves on every seek and rebalance: a batch fetched before is stale
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.expected: dict[TP, int] = {}  # per partition: the next offset to hand over
+
     async def perform_seek(self) -> None:
         self.epoch += 1
         await super().perform_seek()
+        self.expected.clear()
+        self.expected.update((tp, offset) for tp, offset in self._read_offset.items() if offset is not None)
 
     async def seek(self, partition: TP, offset: int) -> None:
         self.epoch += 1
         await super().seek(partition, offset)
+        self.expected[partition] = offset
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         self.epoch += 1
+        for tp in revoked:
+            self.expected.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
         self.epoch += 1
         await super().on_partitions_assigned(assigned, generation_id)
 
+    def _new_offset(self, tp: TP) -> int | None:
+        """Faust lets a commit start one past its last commit (`min(acked) - committed > 1`
+        holds it back only from two past): never pass a record nobody acknowledged."""
+        acked, committed = self._acked[tp], self._committed_offset[tp]
+        if acked and committed:
+            gaps = self._gap[tp].overlap(0, max(acked)) if self._gap[tp] else ()
+            if min([min(acked), *(gap.begin for gap in gaps)]) > committed:
+                return None
+        return super()._new_offset(tp)
+
+    async def _skipped(self, tp: TP, expected: int, offset: int) -> bool:
+        """A record came after `expected` without it. In a transaction's topic the offsets in
+        between are its markers; where the log starts after `expected` (retention), they are
+        gone. Anything else was skipped by a fetch: seek back to it (True)."""
+        if self.in_transaction:
+            return False
+        start = (await self.earliest_offsets(tp)).get(tp) or 0
+        if start > expected:
+            return False
+        log.warning("%s[%d]: got offset %d before %d; reading again from %d",
+                    tp.topic, tp.partition, offset, expected, expected)
+        await self.seek(tp, expected)
+        return True
+
     async def _drain_messages(self, fetcher: Any) -> None:
-        read = self._read_offset
+        read, expected = self._read_offset, self.expected
         try:
             while not (self._stopped.is_set() or fetcher._stopped.is_set()):
                 self.diag.set_flag(CONSUMER_FETCHING)
@@ -56,11 +93,13 @@ class Consumer(faust_aiokafka.Consumer):
                 async for tp, message in batch:
                     if self.epoch != epoch:
                         break  # fetched before a seek or rebalance: read again from the new position
-                    offset, last = message.offset, read[tp]
-                    if last is not None and offset < last:
-                        continue  # delivered already (a fetch overlapping the previous one)
-                    if last is not None and offset - last > 1 and self.app.topics.acks_enabled_for(message.topic):
-                        await self._add_gap(tp, last + 1, offset)  # transaction markers
+                    offset, want = message.offset, expected.get(tp)
+                    if want is not None and offset < want:
+                        continue  # handed over already (a fetch overlapping the previous one)
+                    if want is not None and offset > want and self.app.topics.acks_enabled_for(message.topic):
+                        if await self._skipped(tp, want, offset):
+                            break
+                        await self._add_gap(tp, want, offset)
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
@@ -68,7 +107,7 @@ class Consumer(faust_aiokafka.Consumer):
                     handed = await self.wait_first(delivery, self.suspend_flow.wait())
                     if delivery not in handed.done or self.epoch != epoch:
                         break  # not handed over (flow suspended), or only after a seek
-                    read[tp] = offset
+                    read[tp], expected[tp] = offset, offset + 1
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if not self.transport.app.should_stop:
@@ -80,5 +119,32 @@ class Consumer(faust_aiokafka.Consumer):
             self.diag.unset_flag(CONSUMER_FETCHING)
 
 
+class Producer(faust_aiokafka.Producer):
+    """Faust's aiokafka producer whose flush waits for every table changelog write.
+
+    Faust flushes the producer before it commits offsets, so nothing a processed record caused
+    is lost to a crash after the commit. But its buffer's flush (the table writes, sent soon
+    rather than at once) gives up when no message left the buffer for 0.1 s, and never counts
+    the one being handed to aiokafka: on a busy worker the commit passed changelog writes not
+    yet sent, and a SIGKILL then lost rows whose commands were committed (accepted orders that
+    never existed on the replica that took the partition over). Here flush waits until every
+    such write is acknowledged (or failed)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.unsent: set[asyncio.Future] = set()
+
+    def send_soon(self, fut: Any) -> None:
+        self.unsent.add(fut)
+        fut.add_done_callback(self.unsent.discard)
+        super().send_soon(fut)
+
+    async def flush(self) -> None:
+        await super().flush()
+        while self.unsent:
+            await asyncio.wait(list(self.unsent))
+
+
 class Transport(faust_aiokafka.Transport):
     Consumer = Consumer
+    Producer = Producer

@@ -7,7 +7,8 @@ ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["status", "message"],
     "properties": {"status": {"type": "integer"}, "message": {"type": "string"},
                    "field": {"type": "string"}, "rule": {"type": "string"}}}}}
-ERRORS = {"400": "malformed JSON", "401": "missing or wrong bearer token", "404": "unknown id",
+ERRORS = {"400": "malformed JSON", "401": "missing or wrong bearer token",
+          "403": "a read-only token on a call that writes", "404": "unknown id",
           "405": "method not allowed", "409": "not allowed in the current state",
           "413": "body too large", "422": "a field breaks a rule", "503": "not ready; retry"}
 
@@ -32,8 +33,10 @@ def _answer(status: str, route: dict) -> dict[str, Any]:
     return answer | ({"headers": LOCATION} if status == "202" else {})
 
 
-def _operation(path: str, method: str, route: dict, schemas: dict, secured: bool) -> dict[str, Any]:
+def _operation(path: str, method: str, route: dict, schemas: dict, secured: bool,
+               read_only: bool = False) -> dict[str, Any]:
     status = str(route.get("status", 200 if method == "get" else 202))
+    shown = {"401": secured, "403": secured and read_only and route.get("mutating", False)}
     op: dict[str, Any] = {
         "summary": route["summary"],
         "operationId": f"{method}{re.sub(r'[^A-Za-z0-9]+', '_', path)}",
@@ -42,7 +45,7 @@ def _operation(path: str, method: str, route: dict, schemas: dict, secured: bool
                        for name in re.findall(r"{(\w+)}", path)],
         "responses": {status: _answer(status, route)}
         | {code: {"description": text, "content": {"application/json": {"schema": ERROR}}}
-           for code, text in ERRORS.items() if secured or code != "401"},
+           for code, text in ERRORS.items() if shown.get(code, True)},
     }
     op["parameters"] += route.get("query", [])
     if route.get("mutating"):
@@ -66,7 +69,8 @@ def document(api) -> dict[str, Any]:
     def secured(route: dict) -> bool:  # as Api._authorize decides: only with a token configured
         return token and (route.get("mutating", False) or reads)
 
-    paths = {path: {method: _operation(path, method, route, schemas, secured(route))
+    read_only = api.settings.api_read_token is not None
+    paths = {path: {method: _operation(path, method, route, schemas, secured(route), read_only)
                     for method, route in methods.items()}
              for path, methods in api.routes.items()}
     return {

@@ -3,9 +3,16 @@ entry of a field that grows with history (`domain.Entries`, e.g. a product's hol
 loads and stores as much on its millionth order as on its first, and no row outgrows a Kafka
 message.
 
-Entry rows are keyed `<aggregate id>/<entry key>`. They are written while processing a message
-of the aggregate, so Faust puts them in the changelog partition of that message: the same
-partition as the aggregate's own row, recovered together with it.
+Entries live in the aggregate's own table, keyed `<aggregate id>\x1f<entry key>` (ids hold no
+control characters), so an entry and its aggregate's row go to one changelog partition, in the
+order written: the entries of a step first, then the row. A crash keeps some prefix of those
+records; the redelivered step then finds one of three things, and each is put right:
+- nothing of the step: it is decided again;
+- everything: it is decided again and answered with the original outcome (the deciders' rule);
+- entries but not the row: an entry remembers the offset it was written at and its value before
+  (`at`, `was`); one written after the row's last applied offset is ahead of the row, so it is
+  read as it was, and the step is decided again on a consistent state.
+(With the row but not its entries, a step would count twice; the write order rules it out.)
 
 A row also remembers the ids of the last SEEN messages the aggregate applied, with the offset
 each came at (a JSON line before the state's JSON): the runtime answers a message seen before at
@@ -30,12 +37,12 @@ from orderstream.domain import Decider, S
 
 SEEN = 16
 Seen = dict[str, int]  # message id -> offset of the command record it was applied from
+SEP = "\x1f"  # between an aggregate id and an entry key
 
 
 def table_names(decider: Decider) -> list[str]:
-    """The aggregate's rows, then its entries' and its timers' tables where it has them."""
-    return ([decider.name] + ([f"{decider.name}-{decider.entries.field}"] if decider.entries else [])
-            + ([f"{decider.name}-timers"] if decider.wake_at else []))
+    """The aggregate's rows (with its entries), then its timers' table where it has one."""
+    return [decider.name] + ([f"{decider.name}-timers"] if decider.wake_at else [])
 
 
 class AggregateStore(Generic[S]):
@@ -44,7 +51,6 @@ class AggregateStore(Generic[S]):
         tables = iter(app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
                       for name in table_names(decider))  # bytes: the raw codec
         self.rows = next(tables)
-        self.entries = next(tables) if decider.entries else None
         self.timers = next(tables) if decider.wake_at else None
         self.entry = (TypeAdapter(get_args(decider.state.model_fields[decider.entries.field].annotation)[1])
                       if decider.entries else None)  # the type of one entry, e.g. Hold
@@ -55,20 +61,25 @@ class AggregateStore(Generic[S]):
         return self.read(key)[0]
 
     def read(self, key: str) -> tuple[S | None, Seen]:
+        seen, state = self._split(key)
+        return (self.decider.state.model_validate_json(state) if state else None), json.loads(seen)
+
+    def _split(self, key: str) -> tuple[bytes, bytes]:
+        """A row's two parts: the ids it applied last (JSON), and the state (JSON)."""
         raw = self.rows.get(key)
         if not raw:
-            return None, {}
+            return b"{}", b""
         seen, newline, state = raw.partition(b"\n")
-        if not newline:  # a row written before rows remembered message ids
-            seen, state = b"{}", raw
-        return self.decider.state.model_validate_json(state), json.loads(seen)
+        return (seen, state) if newline else (b"{}", raw)  # a row from before rows had ids
 
     def statuses(self, partition: int) -> Iterator[str | None]:
         """The status of each row on a partition this worker holds, read once for the census
         (runtime/metrics.py) when the worker gets the partition."""
         store = self.rows.data
         db = store._dbs.get(partition)
-        for _, raw in store._visible_items(db) if db is not None else ():
+        for key, raw in store._visible_items(db) if db is not None else ():
+            if SEP.encode() in key:  # an entry, not a row
+                continue
             seen, newline, state = raw.partition(b"\n")
             yield json.loads(state if newline else raw).get("status")
 
@@ -77,29 +88,43 @@ class AggregateStore(Generic[S]):
         the ids of the messages applied last."""
         state, seen = self.read(key)
         state = self.decider.initial(key) if state is None else state
-        return self.with_entry(key, state, message), seen
+        return self.with_entry(key, state, message, seen), seen
 
-    def with_entry(self, key: str, state: S, message: BaseModel) -> S:
+    def with_entry(self, key: str, state: S, message: BaseModel, seen: Seen) -> S:
         """`state` with the entry `message` names added from its row, unless it holds it already."""
         spec = self.decider.entries
         name = spec.key(message) if spec else None
         if name is None or name in getattr(state, spec.field):
             return state
-        raw = self.entries.get(f"{key}/{name}")
-        if raw is None:
+        found = self._entry(key, name, applied(seen))
+        if found is None:
             return state
         return state.model_copy(update={spec.field: {**getattr(state, spec.field),
-                                                     name: self.entry.validate_json(raw)}})
+                                                     name: self.entry.validate_python(
+                                                         found, strict=False)}})  # dates as text
+
+    def _entry(self, key: str, name: str, applied_offset: int) -> Any:
+        """An entry's value as of the row's last applied offset: one written later (by a step
+        whose row was lost) is read as it was before."""
+        raw = self.rows.get(f"{key}{SEP}{name}")
+        if raw is None:
+            return None
+        entry = json.loads(raw)
+        return entry["was"] if entry["at"] > applied_offset else entry["v"]
 
     def store(self, key: str, state: S, seen: Seen | None = None) -> None:
+        """The entries that changed, then the row (see the module's note on the order)."""
+        seen = dict(list((seen or {}).items())[-SEEN:])
         spec = self.decider.entries
         if spec:
-            for name, entry in getattr(state, spec.field).items():
-                raw, row = self.entry.dump_json(entry), f"{key}/{name}"
-                if self.entries.get(row) != raw:
-                    self.entries[row] = raw
+            before = applied(json.loads(self._split(key)[0]))
+            for name, value in getattr(state, spec.field).items():
+                current, was = self.entry.dump_python(value, mode="json"), self._entry(key, name, before)
+                if current != was:
+                    self.rows[f"{key}{SEP}{name}"] = json.dumps(
+                        {"at": applied(seen), "was": was, "v": current}, separators=(",", ":")).encode()
             state = state.model_copy(update={spec.field: {}})
-        recent = json.dumps(dict(list((seen or {}).items())[-SEEN:]), separators=(",", ":"))
+        recent = json.dumps(seen, separators=(",", ":"))
         self.rows[key] = recent.encode() + b"\n" + state.model_dump_json().encode()
         if self.timers is not None:
             self._wake(key, self.decider.wake_at(state))
@@ -125,3 +150,8 @@ class AggregateStore(Generic[S]):
             if at is not None:
                 self.wake[key] = at
         return [key for key, at in self.wake.items() if at <= now]
+
+
+def applied(seen: Seen) -> int:
+    """The last offset the row took a message from (-1: none it remembers)."""
+    return max(seen.values(), default=-1)

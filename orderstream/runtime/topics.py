@@ -16,6 +16,8 @@ from orderstream.runtime.kafka import admin
 from orderstream.settings import CONTEXTS, Settings
 
 UNKNOWN_TOPIC = 3  # Kafka error code UNKNOWN_TOPIC_OR_PARTITION
+TOPIC_DENIED = 29  # TOPIC_AUTHORIZATION_FAILED: this Kafka user may not even see the topic
+NOT_VISIBLE = -1   # partitions of a topic this user may not describe
 SPEC_FILE = Path(__file__).resolve().parents[2] / "topics" / "topics.toml"
 
 
@@ -76,13 +78,18 @@ async def describe(settings: Settings, names: list[str]) -> dict[str, tuple[int,
     client = admin(settings)
     await client.start()
     try:
-        existing = {t["topic"]: len(t["partitions"]) for t in await client.describe_topics(names)
-                    if t["error_code"] != UNKNOWN_TOPIC}
+        found = await client.describe_topics(names)
+        existing = {t["topic"]: len(t["partitions"]) for t in found
+                    if t["error_code"] not in (UNKNOWN_TOPIC, TOPIC_DENIED)}
+        hidden = {t["topic"]: NOT_VISIBLE for t in found if t["error_code"] == TOPIC_DENIED}
         resources_ = [ConfigResource(ConfigResourceType.TOPIC, name) for name in existing]
         configs: dict[str, dict[str, str]] = {}
         for response in await client.describe_configs(resources_) if resources_ else []:
-            for _, _, _, name, entries in response.resources:
+            for code, _, _, name, entries in response.resources:
+                if code == TOPIC_DENIED:
+                    existing[name] = NOT_VISIBLE
                 configs[name] = {entry[0]: entry[1] for entry in entries}
+        existing |= hidden
         return {name: (count, configs.get(name, {})) for name, count in existing.items()}
     finally:
         await client.close()
@@ -95,6 +102,10 @@ def drift(specs: list[TopicSpec], actual: dict[str, tuple[int, dict[str, str]]])
             problems.append(f"{spec.name}: missing")
             continue
         partitions, config = actual[spec.name]
+        if partitions == NOT_VISIBLE:
+            problems.append(f"{spec.name}: this Kafka user may not describe it (no DESCRIBE or "
+                            "DESCRIBE_CONFIGS ACL)")
+            continue
         if partitions != spec.partitions:
             problems.append(f"{spec.name}: {partitions} partitions, spec says {spec.partitions}")
         problems += [f"{spec.name}: {key}={config.get(key)!r}, spec says {value!r}"
@@ -108,10 +119,22 @@ async def check(settings: Settings) -> list[str]:
 
 
 async def apply(settings: Settings) -> list[str]:
-    """Create missing topics, add partitions, set configs. Returns what it changed, once the
-    topics it created can be seen: a worker started right after finds them."""
+    """Create missing topics, add partitions, set configs, then grant each context's Kafka user
+    its ACLs (runtime/acls.py). Returns what it changed."""
+    from orderstream.runtime import acls
+
+    return await apply_topics(settings) + await acls.apply(settings)
+
+
+async def apply_topics(settings: Settings) -> list[str]:
+    """Returns what it changed, once the topics it created can be seen: a worker started right
+    after finds them."""
     specs = topics_for(settings)
     actual = await describe(settings, [s.name for s in specs])
+    hidden = [name for name, (partitions, _) in actual.items() if partitions == NOT_VISIBLE]
+    if hidden:
+        raise RuntimeError(f"this Kafka user may not describe {', '.join(hidden)}: run "
+                           "`orderstream topics apply` as an admin user")
     client = admin(settings)
     await client.start()
     changes: list[str] = []

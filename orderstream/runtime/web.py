@@ -5,6 +5,7 @@ with `api.get/post`; a handler raises `ApiError` for anything a client got wrong
 aggregate are served by the worker that owns its key (`table=`), whichever replica is asked.
 """
 
+import hashlib
 import hmac
 import json
 import logging
@@ -101,6 +102,10 @@ def href(*segments: str) -> str:
     """The path of a resource, each segment percent-encoded: an id may hold any character, and a
     Location header must hold none that is not allowed in a URI (aiohttp refuses to send them)."""
     return "/" + "/".join(quote(segment, safe="", errors="surrogatepass") for segment in segments)
+
+
+def _digest(value: bytes) -> bytes:
+    return hashlib.sha256(value).digest()
 
 
 def not_found(what: str, key: str) -> ApiError:
@@ -215,15 +220,24 @@ class Api:
             raise ApiError(503, f"the owner of {key!r} did not answer ({error}); retry") from None
 
     def _authorize(self, request: Request, mutating: bool) -> None:
-        token = self.settings.api_token
-        if token is None or not (mutating or self.settings.auth_reads):
+        """Two roles: ORDERSTREAM_API_TOKEN may call everything, ORDERSTREAM_API_READ_TOKEN only
+        reads. Reads are open unless ORDERSTREAM_AUTH_READS is set."""
+        write, read = self.settings.api_token, self.settings.api_read_token
+        if write is None or not (mutating or self.settings.auth_reads):
             return
-        given = request.headers.get("Authorization", "")
-        expected = f"Bearer {token.get_secret_value()}"
         # aiohttp decodes header bytes that are not UTF-8 to surrogates; this gives them back
-        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode()):
+        given = _digest(request.headers.get("Authorization", "").encode("utf-8", "surrogateescape"))
+        # every token is compared, in constant time over equal-length digests: the time taken
+        # tells neither which token matched nor how long a token is
+        roles = {role for role, token in (("write", write), ("read", read))
+                 if token is not None and hmac.compare_digest(
+                     given, _digest(f"Bearer {token.get_secret_value()}".encode()))}
+        if not roles:
             raise ApiError(401, "a valid 'Authorization: Bearer <token>' header is required",
                            "Authorization", "bearer_token")
+        if mutating and "write" not in roles:
+            raise ApiError(403, f"this token may only read; {request.method} {request.path} needs "
+                                "the token of the write role", "Authorization", "read_only_token")
 
     async def body(self, request: Request, model: type[BaseModel]) -> BaseModel:
         limit = self.settings.web_max_body_bytes

@@ -12,7 +12,7 @@ from orderstream.runtime.app import make_app
 from orderstream.settings import CONTEXTS, Settings
 
 SECRET_SETTINGS = ("ORDERSTREAM_KAFKA_BOOTSTRAP_SERVERS", "ORDERSTREAM_KAFKA_SASL_USERNAME",
-                   "ORDERSTREAM_KAFKA_SASL_PASSWORD", "ORDERSTREAM_API_TOKEN")
+                   "ORDERSTREAM_KAFKA_SASL_PASSWORD", "ORDERSTREAM_API_TOKEN", "ORDERSTREAM_API_READ_TOKEN")
 TLS_FILES = ("ORDERSTREAM_KAFKA_SSL_CAFILE", "ORDERSTREAM_KAFKA_SSL_CERTFILE",
              "ORDERSTREAM_KAFKA_SSL_KEYFILE")
 
@@ -128,14 +128,36 @@ def test_secrets_are_referenced_never_inlined(render):
                     assert mounts.get(directory) in secret_volumes, f"{key} is not in a mounted Secret"
 
 
-def test_production_takes_sasl_credentials_tls_and_the_api_token_from_secrets(renders):
+def test_production_takes_sasl_credentials_tls_and_the_api_tokens_from_secrets(renders):
     env = env_of(worker(renders["production"], "order"))
     refs = {k: env[k]["valueFrom"]["secretKeyRef"]["name"] for k in SECRET_SETTINGS}
     assert refs == {"ORDERSTREAM_KAFKA_BOOTSTRAP_SERVERS": "orderstream-kafka",
-                    "ORDERSTREAM_KAFKA_SASL_USERNAME": "orderstream-kafka",
-                    "ORDERSTREAM_KAFKA_SASL_PASSWORD": "orderstream-kafka",
-                    "ORDERSTREAM_API_TOKEN": "orderstream-api-token"}
+                    "ORDERSTREAM_KAFKA_SASL_USERNAME": "orderstream-kafka-order",
+                    "ORDERSTREAM_KAFKA_SASL_PASSWORD": "orderstream-kafka-order",
+                    "ORDERSTREAM_API_TOKEN": "orderstream-api-token",
+                    "ORDERSTREAM_API_READ_TOKEN": "orderstream-api-token"}
+    assert env["ORDERSTREAM_API_READ_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "api-read-token"
     assert "ORDERSTREAM_KAFKA_SSL_CAFILE" in env
+
+
+def test_each_context_logs_in_to_kafka_as_its_own_user_and_only_the_topics_job_as_admin(renders):
+    render = renders["production"]
+    for owner in render.of_kind("StatefulSet") + render.of_kind("Job"):
+        context = owner["metadata"]["name"].removeprefix(f"{RELEASE}-orderstream-")
+        want = "orderstream-kafka-admin" if owner["kind"] == "Job" else f"orderstream-kafka-{context}"
+        env = env_of(containers(owner)[0])
+        for key in ("ORDERSTREAM_KAFKA_SASL_USERNAME", "ORDERSTREAM_KAFKA_SASL_PASSWORD"):
+            assert env[key]["valueFrom"]["secretKeyRef"]["name"] == want, (owner["metadata"]["name"], key)
+    (job,) = render.of_kind("Job")
+    config = env_of(containers(job)[0])
+    assert config["ORDERSTREAM_KAFKA_USER_PREFIX"]["value"] == "orderstream-"  # whom it grants the ACLs
+    assert config["ORDERSTREAM_KAFKA_MANAGE_ACLS"]["value"] == "true"
+
+
+def test_without_sasl_no_pod_references_a_kafka_user(renders):
+    default = renders["default"]
+    for owner in default.of_kind("StatefulSet") + default.of_kind("Job"):
+        assert "ORDERSTREAM_KAFKA_SASL_USERNAME" not in env_of(containers(owner)[0])
 
 
 def test_pods_run_as_non_root_and_stop_gracefully(render):

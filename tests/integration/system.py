@@ -19,6 +19,7 @@ DECLINED_AMOUNT = 666                  # the simulator's gateway declines exactl
 class System:
     urls: dict[str, str] = field(default_factory=dict)
     workers: dict = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. the bearer token of the API
 
     def url(self, context: str) -> str:
         return self.workers[context].url
@@ -26,32 +27,33 @@ class System:
     def product(self, product_id: str, on_hand: int, price: int = 1000) -> None:
         status, body = post(f"{self.url('catalog')}/products", {
             "product_id": product_id, "sku": product_id.upper(), "name": product_id,
-            "price": price, "currency": "EUR", "on_hand": on_hand})
+            "price": price, "currency": "EUR", "on_hand": on_hand}, headers=self.headers)
         assert status == 202, body
 
     def account(self, account_id: str, balance: int) -> None:
         assert post(f"{self.url('account')}/accounts", {"account_id": account_id, "customer_id": account_id,
-                                                         "currency": "EUR"})[0] == 202
+                                                         "currency": "EUR"}, headers=self.headers)[0] == 202
         if balance:
             assert post(f"{self.url('account')}/accounts/{account_id}/credit",
-                        {"amount": balance, "currency": "EUR"})[0] == 202
+                        {"amount": balance, "currency": "EUR"}, headers=self.headers)[0] == 202
 
     def place(self, account_id: str, lines: list[tuple[str, int]], address=ADDRESS, **extra) -> str:
         """An order for (product, quantity) lines: the catalog prices them."""
         status, body = post(f"{self.url('order')}/orders", {
             "customer_id": account_id, "account_id": account_id,
             "items": [{"product_id": p, "quantity": q} for p, q in lines],
-            "shipping_address": address, **extra})
+            "shipping_address": address, **extra}, headers=self.headers)
         assert status == 202, body
         return body["order_id"]
 
     def settled(self, order_id: str, timeout: float = 90) -> dict:
         def fetch():
-            return get(f"{self.url('order')}/orders/{order_id}?wait_for=settled&timeout=5")
+            return get(f"{self.url('order')}/orders/{order_id}?wait_for=settled&timeout=5",
+                       headers=self.headers)
         return eventually(fetch, lambda r: r[0] == 200 and r[1]["settled"], timeout=timeout)[1]
 
     def state(self, context: str, path: str) -> dict:
-        status, body = get(f"{self.url(context)}{path}")
+        status, body = get(f"{self.url(context)}{path}", headers=self.headers)
         assert status == 200, (path, body)
         return body
 
@@ -71,8 +73,8 @@ def start_simulator(tmp_path) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-def start_system(workers, contexts=CONTEXTS, **settings) -> System:
-    system = System()
+def start_system(workers, contexts=CONTEXTS, headers: dict | None = None, **settings) -> System:
+    system = System(headers=headers or {})
     for context in contexts:
         system.workers[context] = workers(context, wait=False, **settings)
     for worker in system.workers.values():

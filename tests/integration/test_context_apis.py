@@ -244,11 +244,15 @@ def test_shipment_api(workers, env, carrier):
 
 
 def test_a_token_guards_mutating_calls_and_reads_stay_open(workers):
-    url = workers("customer", ORDERSTREAM_API_TOKEN="secret").url
+    url = workers("customer", ORDERSTREAM_API_TOKEN="secret", ORDERSTREAM_API_READ_TOKEN="look").url
     customer = {"customer_id": "c-9", "name": "Grace", "email": "grace@example.org"}
     assert error(post(f"{url}/customers", customer)) == (401, "Authorization", "bearer_token")
     assert error(post(f"{url}/customers", customer, headers={"Authorization": "Bearer wrong"}))[0] == 401
     assert error(post(f"{url}/customers/c-9/reactivate", headers={"Authorization": "secret"}))[0] == 401
+    assert error(post(f"{url}/customers", customer, headers={"Authorization": "Bearer look"})) == (
+        403, "Authorization", "read_only_token")  # the read-only token may not write
     assert post(f"{url}/customers", customer, headers={"Authorization": "Bearer secret"})[0] == 202
     assert state(f"{url}/customers/c-9")["name"] == "Grace"
     assert get(f"{url}/openapi.json")[0] == 200
+    documented = get(f"{url}/openapi.json")[1]["paths"]["/customers"]["post"]["responses"]
+    assert {"401", "403"} <= set(documented)

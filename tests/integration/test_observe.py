@@ -7,9 +7,7 @@ One system for the module: starting seven workers is most of what these tests co
 
 import asyncio
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from orderstream.runtime import topics
 from orderstream.runtime.codec import order_trace_id
 from orderstream.runtime.tracing import read_spans
-from tests.conftest import ROOT, Env, Worker, free_port
+from tests.conftest import ROOT, Env, worker_factory
 from tests.integration.http import eventually, get, post
 from tests.integration.kafka_io import produce, read_all
 from tests.integration.system import CONTEXTS, System, start_simulator, stop
@@ -40,21 +38,12 @@ def shop(kafka_bootstrap, tmp_path_factory):
               {"ORDERSTREAM_TRACING": "file", "ORDERSTREAM_TRACING_FILE": str(spans)})
     asyncio.run(topics.apply(env.settings()))
     simulator, url = start_simulator(root)
-    system, started = System(), []
-
-    def start(context: str, replica: str = "") -> Worker:
-        port = free_port()
-        worker = Worker(context, env.vars(ORDERSTREAM_WEB_PORT=str(port), ORDERSTREAM_GATEWAY_URL=url,
-                                          ORDERSTREAM_CARRIER_URL=url,
-                                          ORDERSTREAM_DATADIR=str(root / f"data{replica}")),
-                        port, root / f"{context}{replica}.log")
-        started.append(worker)
-        return worker.start(wait=False)
-
+    system, start = System(), worker_factory(env)
+    urls = {"ORDERSTREAM_GATEWAY_URL": url, "ORDERSTREAM_CARRIER_URL": url}
     try:
-        system.workers = {context: start(context) for context in CONTEXTS}
-        system.workers["order-b"] = start("order", replica="b")
-        for worker in started:
+        system.workers = {context: start(context, wait=False, **urls) for context in CONTEXTS}
+        system.workers["order-b"] = start("order", wait=False, replica="b", **urls)
+        for worker in system.workers.values():
             worker.wait_ready()
         system.product("pen", 100, price=250)
         system.account("rich", 100_000)
@@ -63,11 +52,7 @@ def shop(kafka_bootstrap, tmp_path_factory):
         eventually(lambda: get(f"{system.url('catalog')}/products/pen"), lambda r: r[0] == 200)
         yield system, env, spans
     finally:
-        for worker in started:  # all at once: each takes seconds to leave its group
-            if worker.proc.poll() is None:
-                os.killpg(worker.proc.pid, signal.SIGTERM)
-        for worker in started:
-            worker.stop()
+        start.stop_all()
         stop(simulator)
 
 

@@ -169,3 +169,43 @@ def test_a_message_on_the_wrong_topic_or_malformed_is_rejected():
     released = msg(ReservationReleased, order_id="o1", reservation_id="r1", items=(),
                    reason="cancelled")  # released before anything was held: no lines
     assert errors("catalog.events", released) == []
+
+
+# --- who writes which commands topic: `sends`, from which each context's ACLs are made ---------
+def sends_seen(mode: str) -> dict[str, set[str]]:
+    """The other contexts' commands topics each context wrote in runs through every saga path
+    (happy, return, out of stock, declined, refused, cancel, timeouts), plus every reply route."""
+    runs = [traffic(mode, ports=Ports()), traffic(mode, ports=Ports(gateway_approves=False)),
+            traffic(mode, ports=Ports(carrier_accepts=False)), timed_out(mode)]
+    seen: dict[str, set[str]] = {context: set() for context in CONTEXTS}
+    for sim in runs:
+        emitted_by = {event.message_id: event.context for event in sim.events}
+        for topic, message in sim.delivered:
+            sender = emitted_by.get(message.message_id) or emitted_by.get(message.causation_id)
+            if sender is not None:  # None: sent from the edge (HTTP), always to its own context
+                seen[sender].add(topic.split(".")[0])
+    for cls, (consumer, _) in REPLIES.items():
+        seen[cls.context].add(consumer)
+    return {context: targets - {context} for context, targets in seen.items()}
+
+
+def timed_out(mode: str) -> Recording:
+    sim = traffic(mode, ports=Ports(), hold=lambda m: m.type in ("ProcessPayment", "ChargePayment"))
+    for order_id in ("o1", "o3"):
+        while (state := sim.state("orders", order_id)) is not None and state.deadline is not None:
+            sim.expire(order_id, state.deadline)
+    return sim.release_held()
+
+
+@pytest.mark.parametrize("mode", ["orchestration", "choreography"])
+def test_sends_lists_exactly_the_commands_topics_each_context_writes(mode):
+    seen = sends_seen(mode)
+    declared = {context: set(spec["sends"][mode]) for context, spec in SPEC["contexts"].items()}
+    assert declared == seen, (f"topics.toml `sends.{mode}` differs from the code: declared {declared}, "
+                              f"the code sends {seen}")
+    assert all(spec["sends"][mode] == sorted(spec["sends"][mode]) for spec in SPEC["contexts"].values())
+
+
+def test_in_orchestration_shipment_sends_only_to_the_order():
+    assert SPEC["contexts"]["shipment"]["sends"]["orchestration"] == ["order"]
+    assert "payment" in SPEC["contexts"]["shipment"]["sends"]["choreography"]  # RefundPayment on failure

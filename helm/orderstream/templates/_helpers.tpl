@@ -47,7 +47,8 @@ One context's values: `worker` overlaid with `contexts.<name>`, and `config` ove
 
 {{/*
 Env shared by the workers and the topics Job: every `config` key, then the settings that come
-from Secrets: (dict "root" $ "config" <merged config>). Secrets are referenced, never copied.
+from Secrets: (dict "root" $ "config" <merged config> "user" <Secret of its Kafka user>).
+Secrets are referenced, never copied.
 */}}
 {{- define "orderstream.sharedEnv" -}}
 {{- $v := .root.Values -}}
@@ -64,12 +65,12 @@ from Secrets: (dict "root" $ "config" <merged config>). Secrets are referenced, 
 - name: ORDERSTREAM_KAFKA_SASL_USERNAME
   valueFrom:
     secretKeyRef:
-      name: {{ $v.kafka.secretName }}
+      name: {{ .user }}
       key: {{ $v.kafka.keys.saslUsername }}
 - name: ORDERSTREAM_KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ $v.kafka.secretName }}
+      name: {{ .user }}
       key: {{ $v.kafka.keys.saslPassword }}
 {{- end }}
 {{- with $v.kafka.tls }}
