@@ -8,6 +8,7 @@ from opentelemetry.trace import SpanKind, set_span_in_context
 from orderstream.runtime import tracing
 from orderstream.runtime.codec import order_span_id, order_trace_id, traceparent
 from orderstream.contracts.order import CancelOrder
+from orderstream.settings import Settings
 
 from builders import T0
 
@@ -50,3 +51,11 @@ def test_a_record_sent_from_no_span_names_its_orders_trace_and_the_root_span():
 def test_the_collector_url_takes_the_traces_path_once():
     assert tracing.traces_url("http://collector:4318") == "http://collector:4318/v1/traces"
     assert tracing.traces_url("http://collector:4318/v1/traces/") == "http://collector:4318/v1/traces"
+
+
+def test_tracing_off_sets_up_nothing_and_a_step_makes_no_span():
+    tracing.configure(Settings(tracing="off"), "order")
+    assert not tracing.enabled() and tracing.current() is None
+    assert tracing.step("order", [("type", b"CreateOrder")], "order.commands", 0, 0) is tracing.NO_SPAN
+    with tracing.edge("order", CancelOrder.new(message_id="m", occurred_at=T0, order_id="o1", reason="r")) as span:
+        assert span is None and tracing.traceparent(span) is None
