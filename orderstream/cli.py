@@ -126,6 +126,31 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def trace(args: argparse.Namespace) -> int:
+    """An order's spans from the file ORDERSTREAM_TRACING=file writes, as a tree."""
+    from pathlib import Path
+
+    from orderstream.runtime.codec import order_trace_id
+    from orderstream.runtime.tracing import read_spans
+
+    wanted, path = f"{order_trace_id(args.order_id):032x}", Path(args.file or load().tracing_file)
+    spans = [s for s in read_spans(path) if s["trace_id"] == wanted] if path.exists() else []
+    print(f"trace {wanted}: {len(spans)} spans in {path}")
+    ids = {s["span_id"] for s in spans}
+    children: dict[str | None, list[dict]] = {}
+    for span in sorted(spans, key=lambda s: s["start"]):
+        children.setdefault(span["parent_id"] if span["parent_id"] in ids else None, []).append(span)
+    todo = [(span, 0) for span in reversed(children.get(None, []))]
+    while todo:
+        span, depth = todo.pop()
+        a = span["attributes"]
+        told = ", ".join(a.get("orderstream.events", []) + a.get("orderstream.commands", []))
+        print(f"{'  ' * depth}{span['name']}  {(span['end'] - span['start']) / 1e6:.1f} ms  "
+              f"{a.get('orderstream.outcome', '')}{' -> ' + told if told else ''}")
+        todo += [(child, depth + 1) for child in reversed(children.get(span["span_id"], []))]
+    return 0 if spans else 1
+
+
 def positive(kind: type) -> "Callable[[str], int | float]":
     def parse(text: str) -> int | float:
         value = kind(text)
@@ -256,6 +281,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--aggregates", type=int, default=20_000,
                    help="recovery: rows to fill a table with before timing its recovery")
     c.set_defaults(func=chaos)
+    tr = sub.add_parser("trace", help="print an order's trace from the file that ORDERSTREAM_TRACING=file writes")
+    tr.add_argument("order_id")
+    tr.add_argument("--file", help="the spans file (default ORDERSTREAM_TRACING_FILE, var/traces.jsonl)")
+    tr.set_defaults(func=trace)
     sub.add_parser("up", help="run everything locally in the background").set_defaults(func=up)
     sub.add_parser("down", help="stop everything `up` started").set_defaults(func=down)
     return p

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # traces (runtime/tracing.py): off, OTLP over HTTP to a collector, or OTLP/JSON lines in a file
+    tracing: Literal["off", "otlp", "file"] = "off"
+    otlp_endpoint: str = Field("http://127.0.0.1:4318", pattern=r"^https?://\S+$")
+    tracing_file: Path = Path("var/traces.jsonl")
+    tracing_sample_ratio: float = Field(1.0, ge=0, le=1)  # share of orders traced, by trace id
+
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> "Settings":
         if self.kafka_security_protocol.startswith("SASL") and not (

@@ -9,6 +9,7 @@ from orderstream.contracts.envelope import derived_id
 from orderstream.order import decider, views
 from orderstream.order.deadlines import overdue
 from orderstream.order.orchestration import orchestrate
+from orderstream.order.progress import SagaClock
 from orderstream.runtime.actor import ActorSystem
 from orderstream.saga import saga_for
 from orderstream.settings import load
@@ -16,7 +17,9 @@ from orderstream.settings import load
 log = logging.getLogger(__name__)
 
 settings = load()
-system = ActorSystem("order", decider.DECIDERS, saga_for(settings.saga_mode, orchestrate), settings)
+system = ActorSystem("order", decider.DECIDERS, saga_for(settings.saga_mode, orchestrate), settings,
+                     census=("orders",))
+system.observe(SagaClock("order", system.metrics))
 app = system.app
 orders = system.stores["orders"]
 sent: dict[str, tuple[str, float]] = {}  # order id -> (deadline message sent for it, when)

@@ -8,8 +8,8 @@ from pydantic import Field
 from orderstream.contracts.common import Address, Id, Items, Reason
 from orderstream.contracts.order import CancelOrder, CreateOrder, RequestReturn, SagaPolicy
 from orderstream.contracts.payment import CardToken, PaymentMethod, card_ref, card_required
-from orderstream.order import audit, page
-from orderstream.runtime.web import Api, ApiError, Body, Html, href, not_found
+from orderstream.order import audit, page, progress
+from orderstream.runtime.web import Api, ApiError, Body, EventStream, Html, href, not_found
 from orderstream.order.flow import CANCELLABLE, TERMINAL
 
 api = Api("orderstream order API")
@@ -20,6 +20,11 @@ WAIT_PARAMS = [
                 "compensation in flight) or 'terminal'"}},
     {"name": "timeout", "in": "query", "required": False,
      "schema": {"type": "number", "minimum": 0, "maximum": 60}}]
+LAST_EVENT_ID = [{"name": name, "in": where, "required": False,
+                  "description": "resume after this event (the id of the last event received)",
+                  "schema": {"type": "string", "maxLength": 100}}
+                 for name, where in (("Last-Event-ID", "header"), ("last_event_id", "query"))]
+KEEP_ALIVE_SECONDS = 15.0
 
 
 class PlaceOrder(Body):
@@ -146,6 +151,52 @@ async def events(request, order_id: str):
 async def timeline(request, order_id: str):
     await order(order_id)
     return 200, Html(page.render(order_id, await audit.trail(api.settings, order_id)))
+
+
+@api.get("/orders/{order_id}/stream", "The order's status changes and saga steps as they happen "
+         "(Server-Sent Events: status, step, compensation; end at a terminal state); "
+         "resumes after Last-Event-ID", returns="a text/event-stream", media="text/event-stream",
+         table="orders", key="order_id", stream=True, query=LAST_EVENT_ID)
+async def stream(request, order_id: str):
+    given = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or "0.0.0"
+    try:
+        seen = progress.cursor(given)
+    except ValueError:
+        raise ApiError(422, "Last-Event-ID must be the id of an event of this stream",
+                       "Last-Event-ID", "event_id") from None
+    await order(order_id)
+    return 200, EventStream(follow(order_id, seen))
+
+
+async def follow(order_id: str, seen: progress.Cursor):
+    """The entries after `seen`, then each as the order's row is written; `end` with the order
+    once it is terminal and settled. Stops (the client reconnects) should the order move to
+    another replica."""
+    while True:
+        changed = api.system.watch("orders", order_id)  # before reading: no change slips by
+        try:
+            state = placed(order_id)
+            for seen, kind, data in progress.entries(state, seen):
+                yield progress.entry_id(seen), kind, data
+            if settled(state, "terminal"):
+                yield progress.entry_id(seen), "end", view(state)
+                return
+            try:
+                await asyncio.wait_for(changed, KEEP_ALIVE_SECONDS)
+            except TimeoutError:
+                if not owned(order_id):
+                    return
+                yield None
+        finally:
+            api.system.unwatch("orders", order_id, changed)
+
+
+def owned(order_id: str) -> bool:
+    """Is the order still this replica's? While nobody knows (a rebalance), keep it."""
+    try:
+        return api.owner("orders", order_id) is None
+    except ApiError:
+        return True
 
 
 @api.post("/orders/{order_id}/cancel", "Cancel an order before it ships (compensates done steps)",

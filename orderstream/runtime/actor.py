@@ -22,13 +22,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from faust.types import TP, EventT, StreamT
-from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
 
 from orderstream.contracts import decode
 from orderstream.contracts.envelope import Message
 from orderstream.contracts.routes import route
 from orderstream.domain import Decider, Saga, follow_up, no_saga
+from orderstream.runtime import tracing
 from orderstream.runtime.app import ContextApp, make_app
 from orderstream.runtime.codec import encode, headers
 from orderstream.runtime.deadletter import park
@@ -38,7 +38,6 @@ from orderstream.runtime.store import AggregateStore, Seen
 from orderstream.settings import Settings, load
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("orderstream")
 
 PERMANENT = (ValidationError, ValueError, TypeError, KeyError, LookupError, AssertionError,
              UnicodeDecodeError, NotImplementedError)
@@ -53,7 +52,7 @@ class ActorSystem:
     """One bounded context on Faust: its topics, tables and agents."""
 
     def __init__(self, context: str, deciders: Sequence[Decider], saga: Saga = no_saga,
-                 settings: Settings | None = None):
+                 settings: Settings | None = None, census: Sequence[str] = ()):
         self.context = context
         self.saga = saga
         self.settings = settings or load()
@@ -74,6 +73,24 @@ class ActorSystem:
         self.stores = {d.name: AggregateStore(self.app, d, self.settings.topic_partitions) for d in deciders}
         self.app.agent(self.commands, name=f"{context}-actor", concurrency=1)(self._actor)
         self.metrics = self.app.metrics
+        for name in census:  # aggregates counted by status in /metrics
+            self.metrics.census.count(name, self.stores[name])
+        if census:
+            self.app.timer(interval=5.0, name=f"{context}-census")(self._refresh_census)
+        self._observe: Callable[[Message, BaseModel, list[Message], BaseModel], None] | None = None
+        tracing.configure(self.settings, context)
+
+    async def _refresh_census(self) -> None:
+        if self.app.rebalancing or not self.app.tables.recovery.completed.is_set():
+            return
+        topic = self.commands.get_topic_name()
+        self.metrics.census.refresh({tp.partition for tp in self.app.assignor.assigned_actives()
+                                     if tp.topic == topic})
+
+    def observe(self, hook: Callable[[Message, BaseModel, list[Message], BaseModel], None]) -> None:
+        """Have `hook(message, before, events, after)` called on every step that was not a
+        duplicate: a context's app watches its aggregates with it (the order's saga metrics)."""
+        self._observe = hook
 
     def topic(self, name: str):
         if name not in self._topics:
@@ -112,9 +129,10 @@ class ActorSystem:
         return True
 
     async def send(self, command: Message) -> None:
-        """To the command topic of its context, keyed by its aggregate id."""
+        """To the command topic of its context, keyed by its aggregate id, from the span running
+        now (a port's call) when tracing is on."""
         await self.topic(f"{command.context}.commands").send(
-            key=command.key.encode(), value=encode(command), headers=headers(command))
+            key=command.key.encode(), value=encode(command), headers=headers(command, tracing.current()))
 
     async def send_now(self, message: Message) -> None:
         """From outside an agent (an HTTP view, a timer): on a producer of its own, acknowledged
@@ -126,43 +144,60 @@ class ActorSystem:
                 await producer.start()
                 self._edge = producer
             producer = self._edge
-        try:
-            await producer.send_and_wait(self.settings.topic(f"{message.context}.commands"), encode(message),
-                                         key=message.key.encode(), headers=headers(message))
-        except Exception:
-            # Unsent, so the caller answers 503. The producer may be broken for good (after a
-            # broker restart: OutOfOrderSequenceNumber, then ProducerClosed): the next send
-            # starts a new one.
-            async with self._edge_lock:
-                if self._edge is producer:
-                    self._edge = None
-                    asyncio.ensure_future(_quietly(producer.stop()))
-            raise
+        with tracing.edge(self.context, message) as span:
+            try:
+                await producer.send_and_wait(self.settings.topic(f"{message.context}.commands"), encode(message),
+                                             key=message.key.encode(),
+                                             headers=headers(message, tracing.traceparent(span)))
+            except Exception:
+                # Unsent, so the caller answers 503. The producer may be broken for good (after a
+                # broker restart: OutOfOrderSequenceNumber, then ProducerClosed): the next send
+                # starts a new one.
+                async with self._edge_lock:
+                    if self._edge is producer:
+                        self._edge = None
+                        asyncio.ensure_future(_quietly(producer.stop()))
+                raise
 
     def decide(self, event: EventT, rows: "Rows", out: list) -> None:
         """Decide the command record `event` on its aggregate's state in `rows`; keep the new
-        state in `rows` and what is to be sent in `out`. A message this aggregate applied from
-        another record already is a duplicate, answered with nothing."""
+        state in `rows` and what is to be sent in `out`, with the traceparent of this step's
+        span (runtime/tracing.py). A message this aggregate applied from another record already
+        is a duplicate, answered with nothing."""
+        if not tracing.enabled():
+            return self._decide(event, rows, out, None)
+        record = event.message
+        with tracing.step(self.context, record.headers, record.topic, record.partition, record.offset) as span:
+            try:
+                self._decide(event, rows, out, span)
+            except Exception as error:  # parked by the caller
+                tracing.dead_lettered(span, error)
+                raise
+
+    def _decide(self, event: EventT, rows: "Rows", out: list, span) -> None:
         if not event.key:
             raise ValueError("message has no key: every command is keyed by its aggregate id")
         message, key, offset = decode(event.value), event.key.decode(), event.message.offset
         decider = self.route.get(type(message))
         if decider is None:
             raise UnknownMessage(f"{self.context} does not handle {message.type}")
-        with tracer.start_as_current_span(f"{self.context} {message.type}",
-                                          context=propagate.extract(_carrier(event))):
-            started = time.perf_counter()
-            before, seen = rows.load(decider, key, message)
-            if seen.get(message.message_id, offset) != offset:
-                self.metrics.duplicates.labels(self.context, message.type).inc()
-                return
-            events, state = decider.apply(message, before)
-            if state != before:  # a restated outcome changes nothing: the row stays as it is
-                seen.pop(message.message_id, None)
-                rows.put(decider, key, state, {**seen, message.message_id: offset})
-                self.metrics.moved(decider.name, before, state)
-            out.extend(self.follow(decider, key, events, state))
-            self.metrics.processed(message.type, time.perf_counter() - started, events)
+        started = time.perf_counter()
+        before, seen = rows.load(decider, key, message)
+        if seen.get(message.message_id, offset) != offset:
+            self.metrics.duplicates.labels(self.context, message.type).inc()
+            tracing.duplicate(span, message)
+            return
+        events, state = decider.apply(message, before)
+        if state != before:  # a restated outcome changes nothing: the row stays as it is
+            seen.pop(message.message_id, None)
+            rows.put(decider, key, state, {**seen, message.message_id: offset}, before)
+            self.metrics.moved(decider.name, before, state)
+        sent, parent = self.follow(decider, key, events, state), tracing.traceparent(span)
+        out.extend((topic, to, sending, parent) for topic, to, sending in sent)
+        self.metrics.processed(message.type, time.perf_counter() - started, events)
+        if self._observe is not None:
+            self._observe(message, before, events, state)
+        tracing.decided(span, message, decider.name, events, sent, before, state)
 
     def follow(self, decider: Decider, key: str, events: list[Message], state: BaseModel) -> list:
         """What to send for the events of one command: the events to the context's event log;
@@ -190,10 +225,14 @@ class ActorSystem:
         self.app.agent(self.events, name=f"{self.context}-port", concurrency=concurrency)(answer)
 
     async def _answer(self, event: EventT, kinds, call) -> None:
-        message = decode(event.value)
+        message, record = decode(event.value), event.message
         if isinstance(message, kinds):
-            for command in await call(message):
-                await self.send(command)
+            with tracing.step(self.context, record.headers, record.topic, record.partition, record.offset,
+                              name=f"port {message.type}") as span:
+                commands = await call(message)
+                tracing.called(span, message, commands)
+                for command in commands:
+                    await self.send(command)
 
     async def _actor(self, stream: StreamT) -> None:
         """Every command ready is taken in one batch (one at a time when idle, so no waiting);
@@ -210,7 +249,7 @@ class ActorSystem:
     async def _process(self, events: list[EventT]) -> None:
         """The commands of one partition: a table reads and writes the partition of the current
         event, so it is one of theirs throughout."""
-        rows, out, last = Rows(self.stores), [], events[-1]
+        rows, out, last = Rows(self.stores, events[-1].message.partition), [], events[-1]
         token = _current_event.set(weakref.ref(last))
         try:
             for event in events:
@@ -232,13 +271,16 @@ class ActorSystem:
 
     async def _write(self, rows: "Rows", out: list) -> None:
         rows.write()
+        if self.metrics.census.stores:
+            for name, old, new in rows.moves():
+                self.metrics.census.written(name, rows.partition, old, new)
         for row in rows.touched.keys() & self.watchers.keys():
             for future in self.watchers[row]:
                 if not future.done():
                     future.set_result(None)
-        for name, key, message in out:
+        for name, key, message, parent in out:
             await self.topic(name).send(key=key.encode(), value=encode(message),
-                                        headers=headers(message))
+                                        headers=headers(message, parent))
 
     async def _park(self, event: EventT, error: BaseException) -> None:
         self.metrics.deadletters.labels(self.context, event.message.topic, type(error).__name__).inc()
@@ -270,9 +312,10 @@ class Rows:
     """The rows a batch touched, in memory until it is written: a row is written once per batch,
     however many of the batch's commands it took."""
 
-    def __init__(self, stores: dict[str, AggregateStore]):
-        self.stores = stores
+    def __init__(self, stores: dict[str, AggregateStore], partition: int):
+        self.stores, self.partition = stores, partition
         self.touched: dict[tuple[str, str], tuple[BaseModel, Seen]] = {}
+        self.loaded: dict[tuple[str, str], BaseModel] = {}  # each row as it was before the batch
 
     def load(self, decider: Decider, key: str, message: Message) -> tuple[BaseModel, Seen]:
         store = self.stores[decider.name]
@@ -280,8 +323,16 @@ class Rows:
             return store.load(key, message)
         return store.with_entry(key, found[0], message, found[1]), dict(found[1])
 
-    def put(self, decider: Decider, key: str, state: BaseModel, seen: Seen) -> None:
+    def put(self, decider: Decider, key: str, state: BaseModel, seen: Seen, before: BaseModel) -> None:
         self.touched[(decider.name, key)] = (state, seen)
+        self.loaded.setdefault((decider.name, key), before)
+
+    def moves(self) -> list[tuple[str, str | None, str | None]]:
+        """(aggregate, status before the batch, status now) of each row written; once, however
+        often the write is tried."""
+        loaded, self.loaded = self.loaded, {}
+        return [(name, getattr(loaded[(name, key)], "status", None), getattr(state, "status", None))
+                for (name, key), (state, _) in self.touched.items() if (name, key) in loaded]
 
     def write(self) -> None:
         for (name, key), (state, seen) in self.touched.items():
@@ -310,7 +361,3 @@ async def _quietly(closing: Awaitable[None]) -> None:
         await closing
     except Exception as error:
         log.debug("closing a broken producer: %r", error)
-
-
-def _carrier(event: EventT) -> dict[str, str]:
-    return {k: v.decode(errors="replace") for k, v in (event.message.headers or [])}

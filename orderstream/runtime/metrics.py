@@ -6,11 +6,16 @@
 - state transition counts per aggregate kind (`orderstream_state_transitions_total`),
 - domain events appended to the event log (`orderstream_events_total`),
 - circuit breakers of the external services a worker calls: state (`orderstream_breaker_state`,
-  1 for the current state) and transitions (`orderstream_breaker_transitions_total`).
+  1 for the current state) and transitions (`orderstream_breaker_transitions_total`),
+- the saga, as the order worker sees it: step durations by step and outcome
+  (`orderstream_saga_step_seconds`), compensations by reason (`orderstream_compensations_total`),
+- aggregates this worker owns by status, for the kinds its app counts (`orderstream_aggregates`:
+  orders).
 
 Each worker has its own registry, so a scrape of one replica reports that replica's work.
 """
 
+from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
@@ -67,6 +72,52 @@ class BreakerStates(Collector):
         yield gauge
 
 
+class Census(Collector):
+    """Aggregates of some kinds by status, on the partitions this worker owns: counted from the
+    table once when the worker gets a partition (`refresh`), then kept by the status changes it
+    writes (`written`), so a scrape reads no table."""
+
+    def __init__(self, context: str):
+        self.context = context
+        self.stores: dict[str, "Counted"] = {}
+        self.counts: dict[tuple[str, int], Tally] = {}
+
+    def count(self, name: str, store: "Counted") -> None:
+        self.stores[name] = store
+
+    def refresh(self, partitions: set[int]) -> None:
+        for name, store in self.stores.items():
+            for key in [k for k in self.counts if k[0] == name and k[1] not in partitions]:
+                del self.counts[key]
+            for partition in partitions:
+                if (name, partition) not in self.counts:
+                    self.counts[(name, partition)] = Tally(store.statuses(partition))
+
+    def written(self, name: str, partition: int, old: str | None, new: str | None) -> None:
+        tally = self.counts.get((name, partition))
+        if tally is not None and old != new:
+            tally[old] -= 1
+            tally[new] += 1
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily("orderstream_aggregates", "Aggregates this worker owns, by status",
+                                  labels=["context", "aggregate", "status"])
+        totals: Tally = Tally()
+        for (name, _), tally in self.counts.items():
+            for status, n in tally.items():
+                totals[(name, status)] += n
+        for (name, status), n in sorted(totals.items(), key=str):
+            if status is not None:
+                gauge.add_metric([self.context, name, status], n)
+        yield gauge
+
+
+class Counted(Protocol):
+    """What the census needs of a table (orderstream.runtime.store.AggregateStore)."""
+
+    def statuses(self, partition: int) -> Iterable[str | None]: ...
+
+
 class Metrics:
     def __init__(self, app: "ContextApp"):
         self.context = app.context
@@ -92,7 +143,15 @@ class Metrics:
         self.breaker_transitions = Counter(
             "orderstream_breaker_transitions", "Circuit breaker state changes",
             ["context", "service", "from_state", "to_state"], registry=self.registry)
+        self.saga_steps = Histogram(
+            "orderstream_saga_step_seconds", "Time from the start of a saga step to its outcome",
+            ["context", "step", "outcome"], registry=self.registry,
+            buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400))
+        self.compensations = Counter("orderstream_compensations", "Compensations requested, by why",
+                                     ["context", "compensation", "reason"], registry=self.registry)
+        self.census = Census(self.context)
         self._breakers: list[Breaker] = []
+        self.registry.register(self.census)
         self.registry.register(QueueDepth(app))
         self.registry.register(BreakerStates(self.context, self._breakers))
 

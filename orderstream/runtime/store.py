@@ -27,6 +27,7 @@ memory, and reads the rows of the others once (after a restart or a rebalance).
 """
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Generic, get_args
 
@@ -70,6 +71,17 @@ class AggregateStore(Generic[S]):
             return b"{}", b""
         seen, newline, state = raw.partition(b"\n")
         return (seen, state) if newline else (b"{}", raw)  # a row from before rows had ids
+
+    def statuses(self, partition: int) -> Iterator[str | None]:
+        """The status of each row on a partition this worker holds, read once for the census
+        (runtime/metrics.py) when the worker gets the partition."""
+        store = self.rows.data
+        db = store._dbs.get(partition)
+        for key, raw in store._visible_items(db) if db is not None else ():
+            if SEP.encode() in key:  # an entry, not a row
+                continue
+            seen, newline, state = raw.partition(b"\n")
+            yield json.loads(state if newline else raw).get("status")
 
     def load(self, key: str, message: BaseModel) -> tuple[S, Seen]:
         """The state `message` is decided on: the row plus the one entry the message names; and

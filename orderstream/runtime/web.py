@@ -11,10 +11,11 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
+from aiohttp import ClientError, ClientTimeout, web
 from yarl import URL
 from faust.web import Request, Response, View
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -35,6 +36,41 @@ class Body(BaseModel):
 
 class Html(str):
     """A handler's body that is a page, not JSON."""
+
+
+class EventStream:
+    """A handler's body that is a stream of Server-Sent Events: an async iterator of
+    (id, event, data) entries, data as JSON, or None for a keep-alive comment. It is written as
+    it comes, until the iterator ends or the client goes away."""
+
+    RETRY_MS = 2000  # how long a disconnected EventSource waits before it reconnects
+    HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+               "X-Accel-Buffering": "no"}  # no buffering proxy (nginx) between the events
+
+    def __init__(self, entries: AsyncIterator[tuple[str, str, Any] | None]):
+        self.entries = entries
+
+    async def respond(self, request: Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers=self.HEADERS)
+        await response.prepare(request)
+        try:
+            await response.write(f"retry: {self.RETRY_MS}\n\n".encode())
+            async for entry in self.entries:
+                await response.write(self.frame(entry))
+        except (ConnectionError, RuntimeError):  # the client went away (aiohttp: closing transport)
+            pass
+        except Exception:
+            log.exception("%s %s: the event stream failed", request.method, request.path)
+        finally:
+            await self.entries.aclose()
+        return response
+
+    @staticmethod
+    def frame(entry: tuple[str, str, Any] | None) -> bytes:
+        if entry is None:
+            return b": keep-alive\n\n"
+        event_id, event, data = entry
+        return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 class ApiError(Exception):
@@ -74,6 +110,18 @@ def _digest(value: bytes) -> bytes:
 
 def not_found(what: str, key: str) -> ApiError:
     return ApiError(404, f"no {what} with id {key!r}", "id", "unknown_id")
+
+
+async def _relay(request: Request, upstream) -> web.StreamResponse:
+    """The owner's event stream, chunk by chunk, until either side ends it."""
+    response = web.StreamResponse(status=upstream.status, headers=EventStream.HEADERS)
+    await response.prepare(request)
+    try:
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+    except (ConnectionError, RuntimeError, ClientError, TimeoutError):
+        pass  # the client or the owner went away: the client reconnects with its Last-Event-ID
+    return response
 
 
 class Api:
@@ -122,10 +170,13 @@ class Api:
                 raise ApiError(405, f"{request.method} is not allowed on {request.path}")
             self._authorize(request, route.get("mutating", False))
             if route.get("table") and ROUTED not in request.headers:
-                routed = await self._route(view, request, route["table"], params[route["key"]])
+                routed = await self._route(view, request, route["table"], params[route["key"]],
+                                           route.get("stream", False))
                 if routed is not None:
                     return routed
             status, body, *headers = await route["handler"](request, **params)
+            if isinstance(body, EventStream):
+                return await body.respond(request)
             if isinstance(body, Html):
                 return view.html(body, status=status)
             return view.json(body, status=status, headers=headers[0] if headers else None)
@@ -138,21 +189,31 @@ class Api:
             log.exception("%s %s failed", request.method, request.path)
             return view.json(ApiError(503, "the service could not answer; retry later").body(), status=503)
 
-    async def _route(self, view: View, request: Request, table: str, key: str) -> Response | None:
-        """Answer from the replica that owns `key` (None: this one does), body and all."""
+    def owner(self, table: str, key: str) -> tuple[str, int] | None:
+        """(host, port) of the replica that owns `key`; None when it is this one."""
         try:
             owner = self.app.router.key_store(self.app.tables[table].name, key)
         except Exception as error:  # no assignment yet (rebalancing): say so, don't guess
             raise ApiError(503, f"the owner of {key!r} is not known now ({type(error).__name__}); retry")
         here = URL(self.app.conf.canonical_url)
-        if (owner.host, owner.port) == (here.host, here.port):
+        return None if (owner.host, owner.port) == (here.host, here.port) else (owner.host, owner.port)
+
+    async def _route(self, view: View, request: Request, table: str, key: str,
+                     stream: bool = False) -> Response | None:
+        """Answer from the replica that owns `key` (None: this one does), body and all; a stream
+        is passed on as it comes."""
+        if (owner := self.owner(table, key)) is None:
             return None
         body = await request.read() if request.can_read_body else None
-        url = request.url.with_host(owner.host).with_port(owner.port)
+        url = request.url.with_host(owner[0]).with_port(owner[1])
+        # a stream waits as long as it lasts, but hears from the owner every keep-alive
+        waits = {"timeout": ClientTimeout(total=None, sock_connect=10, sock_read=60)} if stream else {}
         try:
             headers = {**request.headers, ROUTED: "1"}
             async with self.app.http_client.request(request.method, url, headers=headers,
-                                                    data=body) as response:
+                                                    data=body, **waits) as response:
+                if stream and response.content_type == "text/event-stream":
+                    return await _relay(request, response)
                 return view.text(await response.text(), content_type=response.content_type,
                                  status=response.status)
         except OSError as error:

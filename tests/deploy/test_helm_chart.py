@@ -1,5 +1,6 @@
 """The chart lints, renders valid Kubernetes objects, and wires what the worker needs."""
 
+import json
 import re
 
 import kubernetes_validate
@@ -107,7 +108,8 @@ def test_the_datadir_is_on_the_persistent_volume(render):
 
 
 def test_secrets_are_referenced_never_inlined(render):
-    assert not render.of_kind("Secret") and not render.of_kind("ConfigMap")
+    assert not render.of_kind("Secret")
+    assert [c["metadata"]["name"] for c in render.of_kind("ConfigMap")] in ([], [f"{RELEASE}-orderstream-dashboard"])
     owners = render.of_kind("StatefulSet") + render.of_kind("Job")
     for owner in owners:
         pod = owner["spec"]["template"]["spec"]
@@ -184,7 +186,26 @@ def test_order_api_ingress_in_production(renders):
     assert not renders["default"].of_kind("Ingress")
 
 
+def test_the_grafana_dashboard_ships_as_a_configmap_for_grafanas_sidecar(renders):
+    (dashboard,) = renders["production"].of_kind("ConfigMap")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads(dashboard["data"]["orderstream.json"])
+    assert shipped == json.loads((CHART / "dashboards" / "orderstream.json").read_text())
+    assert shipped["uid"] == "orderstream" and shipped["panels"]
+    assert not renders["default"].of_kind("ConfigMap")
+
+
+def test_tracing_points_every_worker_at_the_collector(renders):
+    for context in CONTEXTS:
+        env = env_of(worker(renders["production"], context))
+        assert env["ORDERSTREAM_TRACING"]["value"] == "otlp"
+        assert env["ORDERSTREAM_OTLP_ENDPOINT"]["value"] == "http://otel-collector.observability.svc:4318"
+    assert env_of(worker(renders["default"], "order"))["ORDERSTREAM_TRACING"]["value"] == "off"
+
+
 @pytest.mark.parametrize("setting, error", [
+    ("config.tracing=jaeger", "/config/tracing"),
+    ("config.tracing_sample_ratio=2", "/config/tracing_sample_ratio"),
     ("config.saga_mode=sagas", "/config/saga_mode"),
     ("config.topic_partitions=0", "/config/topic_partitions"),
     ("contexts.order.config.saga_mode=choreography", "additional properties 'saga_mode'"),

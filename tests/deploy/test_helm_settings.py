@@ -8,6 +8,7 @@ set by the templates. Adding a setting to either side without the other fails he
 import enum
 import json
 import typing
+from pathlib import Path
 
 import annotated_types
 import yaml
@@ -67,7 +68,8 @@ def worker_rules(key: str) -> dict:
     elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         rules = {"enum": [m.value for m in annotation]}
     else:
-        json_type = {bool: "boolean", int: "integer", float: "number", str: "string"}.get(annotation)
+        json_type = {bool: "boolean", int: "integer", float: "number", str: "string",
+                     Path: "string"}.get(annotation)
         assert json_type, f"config.{key}: teach this test how {annotation} reads in JSON Schema"
         rules = {"type": json_type}
     words = {annotated_types.Ge: ("minimum", "ge"), annotated_types.Le: ("maximum", "le"),

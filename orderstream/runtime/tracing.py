@@ -1,0 +1,284 @@
+"""Traces: one order is one trace, each actor step one span, joined across the six workers.
+
+ORDERSTREAM_TRACING=off (default) sets up nothing: records still carry a traceparent computed
+from the message (trace id from the order id), and a step costs no span. With `otlp` (to
+ORDERSTREAM_OTLP_ENDPOINT, OTLP over HTTP) or `file` (ORDERSTREAM_TRACING_FILE, one OTLP/JSON
+export request per line, as the OpenTelemetry Collector's file exporter writes it), each worker
+runs the OpenTelemetry SDK:
+
+- a message made at the edge (an HTTP request, a timer) is sent from an edge span in its order's
+  trace: the trace id comes from the correlation id (the order id), and the message that starts
+  the order is the trace's root, with a span id from the order id too, so any later edge message
+  (a cancel, a carrier webhook, a deadline) joins it as its child without having seen it;
+- an actor step is a span `<context> <MessageType>` whose parent is the span that sent the record
+  (its `traceparent` header), and the records it sends carry its own traceparent, so a trace
+  follows the messages' causation from worker to worker;
+- sampling (ORDERSTREAM_TRACING_SAMPLE_RATIO) follows the trace id, so every worker keeps or
+  drops the same orders.
+"""
+
+import base64
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from orderstream.runtime.codec import order_span_id, order_trace_id
+from orderstream.contracts.envelope import Message
+from orderstream.settings import Settings
+
+tracer = trace.get_tracer("orderstream")
+_enabled = False
+_root: ContextVar[tuple[int, int] | None] = ContextVar("orderstream_root_ids", default=None)
+_sampled: Any = None  # the sampler's decision for an order's root, by trace id
+NO_SPAN = contextlib.nullcontext(None)
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def configure(settings: Settings, context: str) -> None:
+    """Set up the SDK for this worker, once; `off` leaves the API's no-op tracer."""
+    global _enabled, _sampled
+    if settings.tracing == "off" or _enabled:
+        return
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    ratio = TraceIdRatioBased(settings.tracing_sample_ratio)
+    provider = TracerProvider(
+        sampler=ParentBased(ratio), id_generator=_OrderIds(),
+        resource=Resource.create({"service.name": f"orderstream-{context}",
+                                  "service.namespace": settings.namespace or "orderstream",
+                                  "orderstream.context": context}))
+    if settings.tracing == "file":
+        processor = BatchSpanProcessor(FileExporter(settings.tracing_file), schedule_delay_millis=500)
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url(settings.otlp_endpoint)))
+    provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    _sampled = lambda trace_id: ratio.should_sample(None, trace_id, "root").decision.is_sampled()  # noqa: E731
+    _enabled = True
+
+
+def traces_url(endpoint: str) -> str:
+    """ORDERSTREAM_OTLP_ENDPOINT is the collector's base URL, as OTEL_EXPORTER_OTLP_ENDPOINT."""
+    endpoint = endpoint.rstrip("/")
+    return endpoint if endpoint.endswith("/v1/traces") else f"{endpoint}/v1/traces"
+
+
+def traceparent(span: Span | None) -> str | None:
+    """The W3C traceparent of `span`, for the records sent from it; None without a span."""
+    ctx = span.get_span_context() if span is not None else None
+    if ctx is None or not ctx.is_valid:
+        return None
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+def current() -> str | None:
+    """The traceparent of the span running now, for a record sent from it."""
+    return traceparent(trace.get_current_span()) if _enabled else None
+
+
+@contextlib.contextmanager
+def edge(context: str, message: Message) -> Iterator[Span | None]:
+    """The span a message made at the edge is sent from (see the module's docstring)."""
+    if not _enabled:
+        yield None
+        return
+    trace_id, root_id = order_trace_id(message.correlation_id), order_span_id(message.correlation_id)
+    attributes = {"orderstream.context": context, "orderstream.message_type": message.type,
+                  "messaging.message.id": message.message_id, "orderstream.outcome": "sent",
+                  **_order(message)}
+    if message.message_id == message.correlation_id:  # the order's first message: the root
+        token = _root.set((trace_id, root_id))
+        try:
+            span = tracer.start_span(f"{context} send {message.type}", context=Context(),
+                                     kind=SpanKind.PRODUCER, attributes=attributes)
+        finally:
+            _root.reset(token)
+    else:
+        flags = TraceFlags(TraceFlags.SAMPLED if _sampled(trace_id) else TraceFlags.DEFAULT)
+        parent = NonRecordingSpan(SpanContext(trace_id, root_id, is_remote=True, trace_flags=flags))
+        span = tracer.start_span(f"{context} send {message.type}", kind=SpanKind.PRODUCER,
+                                 context=trace.set_span_in_context(parent), attributes=attributes)
+    with trace.use_span(span, end_on_exit=True):
+        yield span
+
+
+def step(context: str, headers: list[tuple[str, bytes]] | None, topic: str, partition: int,
+         offset: int, name: str | None = None):
+    """The span of one actor step on a record, child of the span that sent it; NO_SPAN when
+    tracing is off."""
+    if not _enabled:
+        return NO_SPAN
+    found = dict(headers or ())
+    parent = _parent(found.get("traceparent"))
+    kind = (found.get("type") or b"record").decode(errors="replace")
+    return tracer.start_as_current_span(
+        f"{context} {name or kind}", context=parent, kind=SpanKind.CONSUMER, record_exception=False,
+        set_status_on_exception=False,
+        attributes={"messaging.system": "kafka", "messaging.operation.type": "process",
+                    "messaging.destination.name": topic,
+                    "messaging.destination.partition.id": str(partition),
+                    "messaging.kafka.offset": offset, "orderstream.context": context,
+                    "orderstream.message_type": kind,
+                    "messaging.message.id": (found.get("message_id") or b"").decode(errors="replace"),
+                    "orderstream.correlation_id": (found.get("correlation_id") or b"").decode(errors="replace")})
+
+
+def decided(span: Span | None, message: Message, aggregate: str, events: list[Message],
+            sent: list[tuple[str, str, Message]], before: Any, after: Any) -> None:
+    """What an actor step did: the events it appended, the commands it sent, the status it
+    moved its aggregate to."""
+    if span is None:
+        return
+    appended = {id(event) for event in events}
+    attributes = {"orderstream.message_type": message.type, "orderstream.aggregate": aggregate,
+                  "orderstream.outcome": "events" if events else "no_events",
+                  "orderstream.events": [e.type for e in events],
+                  "orderstream.commands": [m.type for _, _, m in sent if id(m) not in appended],
+                  **_order(message)}
+    old, new = getattr(before, "status", None), getattr(after, "status", None)
+    if old != new:
+        attributes |= {"orderstream.status.from": str(old or "none"), "orderstream.status.to": str(new)}
+    span.set_attributes(attributes)
+
+
+def called(span: Span | None, message: Message, commands: list[Message]) -> None:
+    """What a port's call of the outside world (gateway, carrier) answered."""
+    if span is not None:
+        span.set_attributes({"orderstream.message_type": message.type, "orderstream.aggregate": "port",
+                             "orderstream.outcome": "sent" if commands else "no_events",
+                             "orderstream.events": [], **_order(message),
+                             "orderstream.commands": [c.type for c in commands]})
+
+
+def duplicate(span: Span | None, message: Message) -> None:
+    if span is not None:
+        span.set_attributes({"orderstream.message_type": message.type,
+                             "orderstream.outcome": "duplicate", **_order(message)})
+
+
+def dead_lettered(span: Span | None, error: BaseException) -> None:
+    if span is not None:
+        span.set_attribute("orderstream.outcome", "dead_lettered")
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:200]))
+
+
+def _order(message: Message) -> dict[str, str]:
+    order_id = getattr(message, "order_id", None)
+    found = {"orderstream.correlation_id": message.correlation_id}
+    return found | {"orderstream.order_id": order_id} if isinstance(order_id, str) else found
+
+
+def _parent(header: bytes | None) -> Context | None:
+    """The context of the span that sent a record, from its traceparent header."""
+    try:
+        version, trace_id, span_id, flags = (header or b"").decode().split("-")
+        ctx = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True,
+                          trace_flags=TraceFlags(int(flags, 16) & 1))
+    except ValueError:
+        return None
+    return trace.set_span_in_context(NonRecordingSpan(ctx)) if ctx.is_valid and version == "00" else None
+
+
+class _OrderIds(IdGenerator):
+    """Random ids, except for an order's root span: its ids come from the order id."""
+
+    def __init__(self) -> None:
+        self._random = RandomIdGenerator()
+
+    def generate_trace_id(self) -> int:
+        wanted = _root.get()
+        return wanted[0] if wanted else self._random.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        wanted = _root.get()
+        return wanted[1] if wanted else self._random.generate_span_id()
+
+
+class FileExporter(SpanExporter):
+    """Spans as OTLP/JSON lines (one export request a line, ids in hex): what the Collector's
+    `file` exporter writes and its `otlpjsonfile` receiver reads. Each batch is one append, so
+    the six workers can share one file."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def export(self, spans) -> SpanExportResult:
+        from google.protobuf.json_format import MessageToDict
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+        request = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
+        for resource in request.get("resourceSpans", ()):
+            for scope in resource.get("scopeSpans", ()):
+                for span in scope.get("spans", ()):
+                    for field in ("traceId", "spanId", "parentSpanId"):
+                        if field in span:
+                            span[field] = base64.b64decode(span[field]).hex()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (json.dumps(request, separators=(",", ":")) + "\n").encode())
+        finally:
+            os.close(fd)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def read_spans(path: Path) -> list[dict]:
+    """The spans in a file written by FileExporter, flattened: ids, name, service, times (ns),
+    status and attributes as plain values."""
+    spans = []
+    for line in Path(path).read_text().splitlines():
+        if not line.strip():
+            continue
+        for resource in json.loads(line).get("resourceSpans", ()):
+            service = _values(resource.get("resource", {}).get("attributes", ())).get("service.name")
+            for scope in resource.get("scopeSpans", ()):
+                for span in scope.get("spans", ()):
+                    spans.append({"trace_id": span["traceId"], "span_id": span["spanId"],
+                                  "parent_id": span.get("parentSpanId") or None, "name": span["name"],
+                                  "kind": KINDS.get(span.get("kind", 0), "internal"),
+                                  "service": service, "start": int(span["startTimeUnixNano"]),
+                                  "end": int(span["endTimeUnixNano"]),
+                                  "error": span.get("status", {}).get("code") == 2,
+                                  "attributes": _values(span.get("attributes", ()))})
+    return spans
+
+
+KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}  # OTLP's numbers
+
+
+def _values(attributes) -> dict[str, Any]:
+    return {a["key"]: _value(a.get("value", {})) for a in attributes}
+
+
+def _value(value: dict) -> Any:
+    if "arrayValue" in value:
+        return [_value(v) for v in value["arrayValue"].get("values", ())]
+    for kind in ("stringValue", "boolValue", "doubleValue"):
+        if kind in value:
+            return value[kind]
+    return int(value["intValue"]) if "intValue" in value else None

@@ -1,0 +1,61 @@
+"""Spans written as OTLP/JSON lines and read back; an order's root span's ids; the traceparent
+a record carries. (Across the real workers: tests/integration/test_observe.py.)"""
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind, set_span_in_context
+
+from orderstream.runtime import tracing
+from orderstream.runtime.codec import order_span_id, order_trace_id, traceparent
+from orderstream.contracts.order import CancelOrder
+from orderstream.settings import Settings
+
+from builders import T0
+
+
+def test_spans_go_to_the_file_as_otlp_json_and_read_back(tmp_path):
+    path = tmp_path / "traces" / "spans.jsonl"
+    provider = TracerProvider(id_generator=tracing._OrderIds())
+    provider.add_span_processor(SimpleSpanProcessor(tracing.FileExporter(path)))
+    tracer = provider.get_tracer("test")
+    token = tracing._root.set((order_trace_id("o1"), order_span_id("o1")))
+    try:
+        root = tracer.start_span("order send CreateOrder", kind=SpanKind.PRODUCER)
+    finally:
+        tracing._root.reset(token)
+    with tracer.start_as_current_span("catalog ReserveItems", context=set_span_in_context(root),
+                                      kind=SpanKind.CONSUMER) as child:
+        child.set_attributes({"orderstream.events": ["ItemsReserved"], "messaging.kafka.offset": 7})
+    root.end()
+
+    spans = {s["name"]: s for s in tracing.read_spans(path)}
+    assert spans["order send CreateOrder"]["trace_id"] == f"{order_trace_id('o1'):032x}"
+    assert spans["order send CreateOrder"]["span_id"] == f"{order_span_id('o1'):016x}"
+    assert spans["order send CreateOrder"]["parent_id"] is None
+    assert spans["catalog ReserveItems"]["parent_id"] == spans["order send CreateOrder"]["span_id"]
+    assert spans["catalog ReserveItems"]["kind"] == "consumer"
+    assert spans["catalog ReserveItems"]["attributes"] == {"orderstream.events": ["ItemsReserved"],
+                                                           "messaging.kafka.offset": 7}
+    assert len(path.read_text().splitlines()) == 2  # one export request a line
+
+
+def test_a_record_sent_from_no_span_names_its_orders_trace_and_the_root_span():
+    first = CancelOrder.new(message_id="o1", occurred_at=T0, order_id="o1", reason="r")
+    assert traceparent(first) == f"00-{order_trace_id('o1'):032x}-{order_span_id('o1'):016x}-01"
+    parent = tracing._parent(traceparent(first).encode())
+    assert parent is not None
+    assert tracing._parent(b"00-zz-11-01") is None and tracing._parent(None) is None
+    assert tracing._parent(b"00-" + b"0" * 32 + b"-" + b"0" * 16 + b"-01") is None  # invalid ids
+
+
+def test_the_collector_url_takes_the_traces_path_once():
+    assert tracing.traces_url("http://collector:4318") == "http://collector:4318/v1/traces"
+    assert tracing.traces_url("http://collector:4318/v1/traces/") == "http://collector:4318/v1/traces"
+
+
+def test_tracing_off_sets_up_nothing_and_a_step_makes_no_span():
+    tracing.configure(Settings(tracing="off"), "order")
+    assert not tracing.enabled() and tracing.current() is None
+    assert tracing.step("order", [("type", b"CreateOrder")], "order.commands", 0, 0) is tracing.NO_SPAN
+    with tracing.edge("order", CancelOrder.new(message_id="m", occurred_at=T0, order_id="o1", reason="r")) as span:
+        assert span is None and tracing.traceparent(span) is None
