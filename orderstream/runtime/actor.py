@@ -270,6 +270,7 @@ class ActorSystem:
                                              last.message.offset + 1)
 
     async def _write(self, rows: "Rows", out: list) -> None:
+        self.app.thawed()  # a zombie back from a freeze exits here, before it writes or sends
         rows.write()
         if self.metrics.census.stores:
             for name, old, new in rows.moves():

@@ -1,6 +1,7 @@
 """One faust.App per bounded context: its own id, consumer group, datadir, web port, health."""
 
 import logging
+import os
 import time
 from datetime import timedelta
 
@@ -69,6 +70,7 @@ class ContextApp(faust.App):
     context: str
     settings: Settings
     last_progress: float = 0.0
+    ticked: float = 0.0  # when the loop last looked at the clock (see thawed)
     rebalancing_since: float = 0.0  # when /live first saw this rebalance; 0 when not rebalancing
     metrics: Metrics
     stuck_since: dict[TP, tuple[int, float]]
@@ -91,14 +93,14 @@ class ContextApp(faust.App):
 
     def liveness(self) -> tuple[bool, str]:
         """Stalled: messages wait on a partition an agent reads, yet nothing was processed for
-        ORDERSTREAM_LIVENESS_STALL_SECONDS, or a rebalance (table recovery included) has not ended
-        in five times that (a replica whose session expired while it was paused may never
-        consume again). Changelog and
+        ORDERSTREAM_LIVENESS_STALL_SECONDS, or a rebalance has not ended in that time, table
+        recovery aside (a replica whose session expired while it was paused may never rejoin
+        its group: seen after SIGSTOP/SIGCONT). Changelog and
         standby partitions do not count."""
         now, window = time.monotonic(), self.settings.liveness_stall_seconds
-        if self.rebalancing:  # a replica back from a pause past its session may never rejoin
+        if self.rebalancing and not self.in_recovery:  # recovering tables is progress
             self.rebalancing_since = self.rebalancing_since or now
-            if now - self.rebalancing_since >= 5 * window:  # table recovery counts as rebalancing
+            if now - self.rebalancing_since >= window:
                 return False, f"rebalancing for {now - self.rebalancing_since:.0f}s"
             return True, "live"
         self.rebalancing_since = 0.0
@@ -131,6 +133,25 @@ class ContextApp(faust.App):
                 self.metrics.rereads.labels(self.context, tp.topic).inc()
                 self.stuck_since[tp] = (committed, now)
                 await self.consumer.seek(tp, committed)
+
+    def thawed(self) -> bool:
+        """Was this process frozen (SIGSTOP, a VM pause) for longer than its consumer session?
+        Then the group has given its partitions to another replica, which is processing them;
+        what this one still holds in memory is stale, and whatever it sends now would be a
+        zombie's second answer. It must not send anything: it exits at once, and its
+        supervisor starts it again clean (a paused replica was also seen never to rejoin)."""
+        now = time.monotonic()
+        frozen, self.ticked = now - (self.ticked or now), now
+        if frozen < self.conf.broker_session_timeout:
+            return False
+        log.error("%s: this process was frozen for %.0fs, past the %.0fs consumer session: its "
+                  "partitions are another replica's now; exiting to start again clean",
+                  self.context, frozen, self.conf.broker_session_timeout)
+        logging.shutdown()
+        os._exit(75)
+
+    async def watch_clock(self) -> None:
+        self.thawed()
 
     def backlog(self) -> dict[TP, int]:
         """Messages waiting on each assigned partition that an agent reads: the actors' queue depth."""
@@ -187,6 +208,7 @@ def make_app(context: str, settings: Settings) -> ContextApp:
     app.last_progress = time.monotonic()
     app.stuck_since = {}
     app.timer(interval=5.0, name=f"{context}-reread-stuck")(app.reread_stuck)
+    app.timer(interval=1.0, name=f"{context}-thawed")(app.watch_clock)
     add_health(app)
     app.metrics = Metrics(app)
     app.metrics.serve(app)
