@@ -15,6 +15,7 @@ from orderstream.order.orchestration import orchestrate
 from builders import ADDRESS, T0, fold, later, line, msg, run, types
 
 MODES = ["orchestration", "choreography"]
+CARD = dict(payment_method="card", card_token="tok")
 
 
 def world(mode, stock=5, funds=10_000, **kw):
@@ -70,7 +71,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_both_modes_reach_the_same_outcome(name):
-    card = dict(payment_method="card", card_token="tok") if "card" in name else {}
+    card = CARD if "card" in name else {}
     results = [outcome(place(world(mode, **SCENARIOS[name]), **card)) for mode in MODES]
     assert results[0] == results[1] == EXPECTED[name]
 
@@ -121,7 +122,7 @@ RACES = {  # what is still in flight when the carrier dispatches the goods
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("method", ["account", "card"])
 def test_a_cancel_racing_the_dispatch_settles_charged_iff_the_goods_left(mode, race, method):
-    card = dict(payment_method="card", card_token="tok") if method == "card" else {}
+    card = CARD if method == "card" else {}
     ports = Ports()
     sim = place(world(mode, ports=ports, hold=lambda m: m.type == RACES[race]), **card)
     sim.send(msg(CancelOrder, order_id="o1", reason="changed my mind")).run()
