@@ -9,6 +9,7 @@ workers' current rows, in; violations and totals out. eventlog.py reads them fro
   live system) not stuck past its deadline and retries;
 - each payment is captured at most once; an order that ended cancelled, failed or returned kept
   no money (captured - refunded = 0, on the account and payment events, and at the gateway);
+  one that ended cancelled or failed had no shipment dispatched (the customer kept no goods);
   a confirmed order was charged its total at the catalog's prices;
 - each account: balance = credits - debits + refunds, as every event reported it, never < 0;
 - each product: on_hand + reserved + shipped = registered + stock updates; no order holds stock
@@ -168,6 +169,8 @@ def order_checks(books: Books, order: Order, holds: dict[str, Hold],
     if status in ENDED_EMPTY | ENDED_RETURNED and captured != refunded:
         found.append(Violation("money-kept", oid, f"{status}, yet captured {captured} - "
                                f"refunded {refunded} = {captured - refunded}"))
+    if status in ENDED_EMPTY and oid in books.dispatched:
+        found.append(Violation("goods-kept", oid, f"{status}, yet its shipment was dispatched"))
     if status in CONFIRMED:
         found += confirmed_checks(books, order, captured - refunded)
     if gateway is not None and order.payment_method == "card":

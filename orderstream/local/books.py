@@ -21,6 +21,7 @@ from orderstream.contracts.envelope import Message
 from orderstream.contracts.order import OrderConfirmed, OrderMessage
 from orderstream.contracts.payment import (PaymentCapturedAfterVoid, PaymentRefunded,
                                            PaymentStarted, PaymentSucceeded, PaymentVoided)
+from orderstream.contracts.shipment import ShipmentDispatched
 from orderstream.order.state import Order, evolve
 
 
@@ -203,6 +204,7 @@ class Books:
     products: dict[str, ProductBook] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
     confirmed_totals: dict[str, set[int]] = field(default_factory=dict)
+    dispatched: set[str] = field(default_factory=set)  # orders whose goods have left
     anomalies: list[Anomaly] = field(default_factory=list)
     opened: set[str] = field(default_factory=set)
     events: int = 0
@@ -223,6 +225,8 @@ class Books:
                 self._book(self.products, event.key, ProductBook).add(event, self.note)
             case "order" if isinstance(event, OrderMessage):
                 self._order(event)
+            case "shipment" if isinstance(event, ShipmentDispatched):
+                self.dispatched.add(event.order_id)
 
     def _order(self, event: OrderMessage) -> None:
         state = self.orders.get(event.order_id) or Order(order_id=event.order_id)

@@ -15,9 +15,9 @@ from orderstream.contracts.order import (
     OrderStatusUpdated, OrderTransitionRejected, RequestReturn, StepDeadlinePassed,
     StepRetried, UpdateOrderStatus)
 from orderstream.domain import Decider
-from orderstream.order.replies import REPLIES, Reply, cancelled, on_reply
+from orderstream.order.replies import REPLIES, Reply, cancel, cancelled, on_reply
 from orderstream.order.state import Order, evolve
-from orderstream.order.flow import CANCELLABLE, FLOW, deadline, undo_for
+from orderstream.order.flow import CANCELLABLE, FLOW, deadline
 
 MANUAL = {("Preparing", "Shipped"), ("Shipped", "Delivered")}
 
@@ -63,7 +63,7 @@ def _cancel(cmd: CancelOrder, state: Order) -> list[Message]:
     if state.status not in CANCELLABLE:
         return [_rejected(cmd, state, "Cancelled", f"an order that is {state.status} "
                           "cannot be cancelled" if state.status else "no such order")]
-    return [cancelled(cmd, state, f"cancelled: {cmd.reason}", undo_for(state.done, state.step))]
+    return cancel(cmd, state, f"cancelled: {cmd.reason}")
 
 
 def _request_return(cmd: RequestReturn, state: Order) -> list[Message]:
@@ -95,8 +95,7 @@ def _deadline_passed(cmd: StepDeadlinePassed, state: Order) -> list[Message]:
         return []  # stale: that attempt was answered or already retried
     exhausted = cmd.attempt > state.policy.max_retries
     if exhausted and cmd.step not in ("compensation", "return"):
-        reason = f"{cmd.step} step timed out after {cmd.attempt} attempts"
-        return [cancelled(cmd, state, reason, undo_for(state.done, state.step))]
+        return cancel(cmd, state, f"{cmd.step} step timed out after {cmd.attempt} attempts")
     attempt = cmd.attempt + 1
     return [derive(cmd, StepRetried, order_id=state.order_id, customer_id=state.customer_id,
                    step=cmd.step, attempt=attempt, items=state.items, undo=state.undo,

@@ -3,7 +3,10 @@ failure undoes, and when a step times out.
 
 Steps run in the order of FLOW in both saga modes; then the order waits, without a deadline, for
 dispatch and delivery. A step awaited past its deadline is retried with exponential backoff and
-deterministic jitter, then given up and compensated. Compensations are retried until done.
+deterministic jitter, then given up and compensated. Compensations are retried until done, but
+for a shipment's cancel refused because the goods have left: asking again cannot change that.
+So a shipment is cancelled first, alone, and the money and the stock go back only once it is;
+if it has left, the cancel comes too late and the order ships (order/replies.py).
 
 The seed's happy path checks availability (CheckAvailability) and the account
 (ValidateAccount) before reserving and charging. Both checks are done again, all or nothing, by
@@ -32,6 +35,7 @@ UNDO_DONE: dict[Step, Compensation] = {
 UNDO_IN_FLIGHT: dict[Step, Compensation] = {
     "reservation": "release_reservation", "payment": "void_payment",
     "shipment": "cancel_shipment"}
+FINAL_REFUSALS: frozenset[Compensation] = frozenset({"cancel_shipment"})
 CANCELLABLE: frozenset[OrderStatus] = frozenset({"Pending", "PaymentProcessing",
                                                  "PaymentConfirmed", "Preparing"})
 TERMINAL: frozenset[OrderStatus] = frozenset({"Cancelled", "OutOfStock", "Returned",

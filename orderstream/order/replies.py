@@ -1,5 +1,5 @@
 """How the order takes the other contexts' replies: a step done, a step failed, a
-compensation confirmed, or a late success that must itself be undone."""
+compensation confirmed or refused, or a late success that must itself be undone."""
 
 from typing import Any
 
@@ -19,8 +19,8 @@ from orderstream.contracts.shipment import (ShipmentCancelled, ShipmentCreated,
                                             ShipmentDelivered, ShipmentDispatched,
                                             ShipmentFailed, ShipmentRejected)
 from orderstream.order.state import Order
-from orderstream.order.flow import (FLOW, FAILED_STATUS, STATUS_WHILE, TIMED, UNDO_DONE, deadline,
-                                   next_step, undo_for)
+from orderstream.order.flow import (CANCELLABLE, FLOW, FAILED_STATUS, STATUS_WHILE, TIMED,
+                                   UNDO_DONE, deadline, next_step, undo_for)
 
 STEP_REPLIES = (ItemsAvailable, ItemsUnavailable, ItemsReserved, AccountValid, AccountInvalid,
                 PaymentSucceeded, PaymentFailed, PaymentAlreadyProcessed, ShipmentCreated,
@@ -142,14 +142,31 @@ def _late(reply: Message, state: Order, step: Step) -> list[Message]:
 
 
 def _confirmed(reply: Message, state: Order, done: tuple[Compensation, ...]) -> list[Message]:
+    """Once nothing is outstanding, a failed order, or one whose shipment was cancelled first,
+    is Cancelled, giving back what the steps done still hold."""
     confirmed = [c for c in state.undo if c in done]
     events: list[Message] = [derive(reply, CompensationConfirmed, salt=c,
                                     order_id=state.order_id, customer_id=state.customer_id,
                                     compensation=c) for c in confirmed]
-    if confirmed and set(state.undo) <= set(done) and state.status in ("PaymentFailed",
-                                                                         "ShipmentFailed"):
-        events.append(cancelled(reply, state, state.reason, ()))
+    if confirmed and set(state.undo) <= set(done) and state.status in (
+            "PaymentFailed", "ShipmentFailed", *CANCELLABLE):
+        rest = tuple(c for c in undo_for(state.done, None)
+                     if c not in state.compensated and c not in confirmed)
+        events.append(cancelled(reply, state, state.reason, rest))
     return events
+
+
+def cancel(cause: Message, state: Order, reason: str) -> list[Message]:
+    """Undo every step done or in flight; a shipment first and alone, so that the money and
+    the stock go back only once the goods can no longer leave (`_confirmed`). If they have
+    left, the cancel comes too late and the order ships (`_compensation_failed`)."""
+    undo = undo_for(state.done, state.step)
+    if "cancel_shipment" not in (*undo, *state.undo):
+        return [cancelled(cause, state, reason, undo)]
+    return [derive(cause, CompensationRequested, order_id=state.order_id,
+                   customer_id=state.customer_id, undo=("cancel_shipment",), reason=reason,
+                   deadline=deadline(state.policy, cause.occurred_at, 1, state.order_id,
+                                     "compensation"))]
 
 
 def cancelled(cause: Message, state: Order, reason: str,
@@ -160,11 +177,15 @@ def cancelled(cause: Message, state: Order, reason: str,
 
 
 def _compensation_failed(reply: Message, state: Order, what: Compensation) -> list[Message]:
-    if what not in state.undo:
-        return []
-    return [derive(reply, CompensationFailed, order_id=state.order_id,
-                   customer_id=state.customer_id, compensation=what,
-                   reason=getattr(reply, "reason"))]
+    if what not in state.undo or (isinstance(reply, ShipmentRejected)
+                                  and reply.command != "CancelShipment"):
+        return []  # a refused tracking update says nothing about the cancel
+    failed = derive(reply, CompensationFailed, order_id=state.order_id,
+                    customer_id=state.customer_id, compensation=what,
+                    reason=getattr(reply, "reason"))
+    if what == "cancel_shipment" and state.status in CANCELLABLE:
+        return [failed, _progressed(reply, state, "dispatch", {})]  # too late: it ships
+    return [failed]
 
 
 def _returned(reply: PaymentRefunded, state: Order) -> list[Message]:

@@ -9,6 +9,7 @@ from orderstream.contracts.order import (
     OrderCancelled, OrderConfirmed, OrderCreated, OrderFailed, OrderProgressed, OrderReturned,
     OrderReturnRequested, OrderStatus, OrderStatusUpdated, OrderTransitionRejected, SagaPolicy,
     Step, StepRetried)
+from orderstream.order.flow import FINAL_REFUSALS
 
 
 class Order(Value):
@@ -61,9 +62,12 @@ def evolve(state: Order, event: OrderEvent) -> Order:
             return _compensating(state, event, event.undo, event.deadline, event.reason,
                                  event.status)
         case CompensationRequested():
-            return _compensating(state, event, event.undo, event.deadline, state.reason,
+            return _compensating(state, event, event.undo, event.deadline, event.reason,
                                  state.status)
         case CompensationConfirmed() if event.compensation in state.undo:
+            return _compensated(state, event)
+        case CompensationFailed() if event.compensation in FINAL_REFUSALS \
+                and event.compensation in state.undo:
             return _compensated(state, event)
         case CompensationFailed():
             return state.model_copy(update={"compensation_error": event.reason})
@@ -106,12 +110,15 @@ def _progressed(state: Order, event: OrderProgressed) -> Order:
         "deadline": event.deadline}), event, event.status)
 
 
-def _compensated(state: Order, event: CompensationConfirmed) -> Order:
+def _compensated(state: Order, event: CompensationConfirmed | CompensationFailed) -> Order:
+    """A compensation no longer outstanding: confirmed, or refused for good."""
     undo = tuple(c for c in state.undo if c != event.compensation)
+    done = isinstance(event, CompensationConfirmed)
     return state.model_copy(update={
-        "undo": undo, "compensated": (*state.compensated, event.compensation),
-        "step": state.step if undo else None, "deadline": state.deadline if undo else None,
-        "updated_at": event.occurred_at})
+        "undo": undo, "step": state.step if undo else None,
+        "deadline": state.deadline if undo else None, "updated_at": event.occurred_at,
+        **({"compensated": (*state.compensated, event.compensation)} if done
+           else {"compensation_error": event.reason})})
 
 
 def _compensating(state: Order, event: OrderEvent, undo: tuple[Compensation, ...],
@@ -121,10 +128,18 @@ def _compensating(state: Order, event: OrderEvent, undo: tuple[Compensation, ...
     moved = state.model_copy(update={
         "undo": outstanding, "reason": state.reason or reason,
         "step": "compensation" if outstanding else None,
-        "attempt": state.attempt if state.step == "compensation" and outstanding else 1,
+        "attempt": _compensation_attempt(state),
         "deadline": (state.deadline if state.step == "compensation" else deadline)
         if outstanding else None})
     return _moved(moved, event, status) if status != state.status else moved
+
+
+def _compensation_attempt(state: Order) -> int:
+    """Attempts count on from an earlier round of compensations (a shipment cancelled first, a
+    late success undone): the deadline message of each attempt has an id of its own."""
+    if state.step == "compensation":
+        return state.attempt
+    return state.attempt + 1 if state.compensated else 1
 
 
 def _moved(state: Order, event: OrderEvent, status: OrderStatus | None) -> Order:

@@ -18,7 +18,7 @@ from orderstream.contracts.order import (CancelOrder, CompensationConfirmed, Cre
                                          OrderStatusUpdated, SagaPolicy)
 from orderstream.contracts.payment import (PaymentRefunded, PaymentStarted, PaymentSucceeded,
                                            PaymentVoided)
-from orderstream.contracts.shipment import UpdateShipmentStatus
+from orderstream.contracts.shipment import ShipmentDispatched, UpdateShipmentStatus
 from orderstream.local.audit import DeadLetter, Gateway, Where, audit
 from orderstream.local.simulate import Ports, Simulation
 
@@ -149,6 +149,17 @@ def test_a_cancelled_order_must_give_all_money_back():
                            compensated("release_reservation"), compensated("refund_payment")]
     assert checks(paid_then_cancelled) == ["money-kept"]
     assert audit([*paid_then_cancelled, *refund_credit()], now=NOW, settled=True).ok
+
+
+def test_a_cancelled_order_whose_goods_left_is_caught():
+    """The cancel that raced the dispatch: money and stock back, and the goods gone too."""
+    refunded = [*catalog(), *funded(), created(), *reserved(), *paid(), confirmed(),
+                cancelled("release_reservation", "refund_payment"), released(),
+                *refund_credit(), compensated("release_reservation"),
+                compensated("refund_payment")]
+    assert audit(refunded, now=NOW, settled=True).ok
+    dispatched = msg(ShipmentDispatched, shipment_id=shipment_id_for("o1"), order_id="o1")
+    assert checks([*refunded, dispatched]) == ["goods-kept"]
 
 
 def test_a_confirmed_order_charged_other_than_its_catalog_total_is_caught():
