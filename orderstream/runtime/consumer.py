@@ -46,6 +46,17 @@ class Consumer(faust_aiokafka.Consumer):
         await super().seek(partition, offset)
         self.expected[partition] = offset
 
+    async def seek_wait(self, partitions: Any) -> None:
+        """Table recovery seeks changelog partitions here (a standby's too, when it becomes
+        active and reads again from what its store holds)."""
+        self.epoch += 1
+        await super().seek_wait(partitions)
+        for tp, offset in partitions.items():
+            if offset > 0:
+                self.expected[tp] = offset
+            else:
+                self.expected.pop(tp, None)
+
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         self.epoch += 1
         for tp in revoked:
