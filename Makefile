@@ -20,7 +20,7 @@ down:
 
 test: install
 	bash helm/install-helm.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 unit: install
 	$(BIN)/pytest tests/unit tests/adapters

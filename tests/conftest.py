@@ -26,8 +26,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_KAFKA_PORT = int(os.environ.get("ORDERSTREAM_TEST_KAFKA_PORT", "19092"))
-TEST_SECURE_KAFKA_PORT = int(os.environ.get("ORDERSTREAM_TEST_SECURE_KAFKA_PORT", TEST_KAFKA_PORT + 10))
+# Each pytest-xdist worker (gw0, gw1, ... under `make test`) starts brokers of its own, 20 ports apart.
+_XDIST = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+TEST_KAFKA_PORT = int(os.environ.get("ORDERSTREAM_TEST_KAFKA_PORT", "19092")) + 20 * _XDIST
+TEST_SECURE_KAFKA_PORT = int(os.environ.get("ORDERSTREAM_TEST_SECURE_KAFKA_PORT", TEST_KAFKA_PORT - 20 * _XDIST + 10)) + 20 * _XDIST
 CONTEXTS = ("catalog", "customer", "account", "order", "payment", "shipment")
 
 

@@ -14,7 +14,7 @@ import pytest
 from orderstream.local import chaos
 from orderstream.local.kafka import Broker
 
-pytestmark = [pytest.mark.kafka, pytest.mark.chaos]
+pytestmark = [pytest.mark.kafka, pytest.mark.chaos, pytest.mark.xdist_group("chaos")]  # one after the other
 
 ORDERS = 1000
 

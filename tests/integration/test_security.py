@@ -19,7 +19,7 @@ from tests.conftest import ROOT
 from tests.integration.http import eventually, get, post
 from tests.integration.system import NOWHERE, start_system
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.xdist_group("secure-broker")]  # one secure broker per run
 
 WRITE_TOKEN, READ_TOKEN = secrets.token_hex(16), secrets.token_hex(16)
 TOKENS = {"ORDERSTREAM_API_TOKEN": WRITE_TOKEN, "ORDERSTREAM_API_READ_TOKEN": READ_TOKEN,
