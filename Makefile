@@ -20,7 +20,7 @@ down:
 
 test: install
 	bash helm/install-helm.sh
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=30
 
 unit: install
 	$(BIN)/pytest tests/unit tests/adapters

@@ -354,13 +354,25 @@ class Rows:
 
 
 async def ready(stream: StreamT, limit: int) -> AsyncIterator[list[EventT]]:
-    """The events ready now, up to `limit` at a time: never waits for a batch to fill."""
-    queue, batch = stream.channel.queue, []
-    async for event in stream.events():
-        batch.append(event)
-        if len(batch) >= limit or queue.empty():
-            yield batch
-            batch = []
+    """The events ready now, up to `limit` at a time: never waits for a batch to fill, and never
+    holds a batch waiting for one more event. (A rebalance clears the stream's queue between a
+    look at it and the next read; a batch held then is never acknowledged, and the rebalance
+    waits for its acknowledgement forever.)"""
+    queue, events = stream.channel.queue, stream.events().__aiter__()
+    pending: asyncio.Future | None = None
+    while True:
+        try:
+            batch = [await (pending or asyncio.ensure_future(events.__anext__()))]
+            pending = None
+            while len(batch) < limit and not queue.empty():
+                pending = asyncio.ensure_future(events.__anext__())
+                if not (await asyncio.wait({pending}, timeout=0.05))[0]:
+                    break  # the queue was emptied under us: this batch goes now
+                batch.append(pending.result())
+                pending = None
+        except StopAsyncIteration:
+            return
+        yield batch
 
 
 def by_partition(events: list[EventT]) -> dict[TP, list[EventT]]:
