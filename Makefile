@@ -20,7 +20,8 @@ down:
 
 test: install
 	bash helm/install-helm.sh
-	$(BIN)/pytest -n 2 --dist loadgroup --durations=30
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not chaos" --durations=30; ok=$$?; \
+	$(BIN)/pytest -m chaos --durations=2 && exit $$ok
 
 unit: install
 	$(BIN)/pytest tests/unit tests/adapters

@@ -157,11 +157,13 @@ def _confirmed(reply: Message, state: Order, done: tuple[Compensation, ...]) -> 
 
 
 def cancel(cause: Message, state: Order, reason: str) -> list[Message]:
-    """Undo every step done or in flight; a shipment first and alone, so that the money and
-    the stock go back only once the goods can no longer leave (`_confirmed`). If they have
+    """Undo every step done or in flight; a shipment with a label first and alone, so that the
+    money and the stock go back only once the goods can no longer leave (`_confirmed`). If they have
     left, the cancel comes too late and the order ships (`_compensation_failed`)."""
     undo = undo_for(state.done, state.step)
-    if "cancel_shipment" not in (*undo, *state.undo):
+    if "shipment" not in state.done and "cancel_shipment" not in state.undo:
+        # no label yet (none, or the carrier has not answered: a slow carrier must not hold
+        # the refund): everything is undone at once, the label cancelled by key
         return [cancelled(cause, state, reason, undo)]
     return [derive(cause, CompensationRequested, order_id=state.order_id,
                    customer_id=state.customer_id, undo=("cancel_shipment",), reason=reason,
