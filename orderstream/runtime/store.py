@@ -129,6 +129,11 @@ class AggregateStore(Generic[S]):
         if self.timers is not None:
             self._wake(key, self.decider.wake_at(state))
 
+    def rewake(self, key: str, state: BaseModel) -> None:
+        """List a waiting aggregate in its timers again, should a crash have kept its row and
+        lost its timer (a redelivered command restates the row and would not write it)."""
+        self._wake(key, self.decider.wake_at(state))
+
     def _wake(self, key: str, at: datetime | None) -> None:
         waiting = key in self.wake or self.timers.get(key) is not None
         if at is not None:
