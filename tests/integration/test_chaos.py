@@ -1,4 +1,4 @@
-"""A CI-sized chaos run in each saga mode: 600 orders through real workers on a broker of the
+"""A CI-sized chaos run in each saga mode: 500 orders through real workers on a broker of the
 run's own (so it can be restarted), with every fault kind injected — each context SIGKILLed in
 turn, a zombie replica, a rebalance storm, a broker restart, gateway and carrier outages, a slow
 gateway, a consumer group reset to offset 0 — and ~1% poison and duplicate POSTs. Once the
@@ -16,7 +16,7 @@ from orderstream.local.kafka import Broker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.chaos, pytest.mark.xdist_group("chaos")]  # `make test` runs these alone, after the rest
 
-ORDERS = 600
+ORDERS = 500
 
 
 def free_port_pair() -> int:
@@ -35,7 +35,7 @@ def free_port_pair() -> int:
 def test_a_chaos_run_keeps_every_invariant(tmp_path, mode):
     broker = Broker(tmp_path / "kafka", free_port_pair())
     try:
-        result = chaos.run(orders=ORDERS, mode=mode, seconds=50, settle=240,
+        result = chaos.run(orders=ORDERS, mode=mode, seconds=40, settle=240,
                            faults=set(chaos.FAULTS), seed=11, root=tmp_path / "run",
                            broker=broker)
     finally:

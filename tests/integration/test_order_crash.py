@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 import urllib.error
+import uuid
 
 import pytest
 
@@ -19,17 +20,23 @@ PRICE = 100
 
 
 def placer(url: str, accepted: list[str], stop: threading.Event) -> None:
-    """POST about five orders a second, well within what the system settles; keep each id that
-    was answered 202."""
+    """POST about five orders a second as a careful client does: each with an Idempotency-Key,
+    sent again with that key until it is answered (the worker may die after the order is in
+    Kafka and before its 202: the retry answers with the same order). Keep each id answered 202."""
     body = {"customer_id": "crash", "account_id": "crash",
             "items": [{"product_id": "bolt", "quantity": 1}],
             "shipping_address": ADDRESS}
     while not stop.is_set():
-        try:
-            status, answer = post(f"{url}/orders", body)
-        except (OSError, urllib.error.URLError):
-            time.sleep(0.05)  # the worker is down: not accepted, nothing promised
-            continue
+        key, status, answer = uuid.uuid4().hex, None, {}
+        give_up = time.monotonic() + 180
+        while status in (None, 503) and time.monotonic() < give_up:
+            try:
+                status, answer = post(f"{url}/orders", body, headers={"Idempotency-Key": key})
+            except (OSError, urllib.error.URLError):
+                status = None  # the worker is down: the same order again, once it is back
+            if status in (None, 503):
+                time.sleep(0.2)
+        assert status is not None, f"order {key} never answered"
         if status == 202:
             accepted.append(answer["order_id"])
         time.sleep(0.2)
