@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # Install the pinned helm into <repo>/.cache/bin; a no-op when it is already there.
-# Built from source through the Go module proxy (the one registry this needs).
+# Built from source through the Go module proxy (the one registry this needs), once per machine:
+# the build is kept beside the Kafka jars (ORDERSTREAM_CACHE, default ~/.cache/orderstream) and
+# linked into each checkout, so a fresh clone does not build it again.
 set -euo pipefail
 
 HELM_VERSION="v3.21.4"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bin="$repo/.cache/bin"
+link="$repo/.cache/bin/helm"
+bin="${ORDERSTREAM_CACHE:-$HOME/.cache/orderstream}/helm-$HELM_VERSION"
 helm="$bin/helm"
 
 installed() {
     [[ -x "$helm" ]] && [[ "$("$helm" version --template '{{.Version}}' 2>/dev/null)" == "$HELM_VERSION" ]]
 }
 
-installed && exit 0
+linked() { mkdir -p "$(dirname "$link")" && ln -sf "$helm" "$link"; }
+
+installed && { linked; exit 0; }
 command -v go >/dev/null || { echo "install-helm: go is required to build helm $HELM_VERSION" >&2; exit 1; }
 mkdir -p "$bin"
-log="$repo/.cache/install-helm.log"
+log="$bin/install-helm.log"
 echo "install-helm: building helm $HELM_VERSION (first run only, about 1-3 minutes)" >&2
 # Stamp what helm's own Makefile stamps: its version, and the Kubernetes version of its client-go
 # (k8s.io/client-go v0.36 = Kubernetes 1.36), the default for `helm template` and `helm lint`.
@@ -30,3 +35,4 @@ if ! GOBIN="$bin" GOFLAGS="" go install -ldflags "$ldflags" \
     exit 1
 fi
 installed || { echo "install-helm: $helm does not report $HELM_VERSION" >&2; exit 1; }
+linked
