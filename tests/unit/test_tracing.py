@@ -59,3 +59,36 @@ def test_tracing_off_sets_up_nothing_and_a_step_makes_no_span():
     assert tracing.step("order", [("type", b"CreateOrder")], "order.commands", 0, 0) is tracing.NO_SPAN
     with tracing.edge("order", CancelOrder.new(message_id="m", occurred_at=T0, order_id="o1", reason="r")) as span:
         assert span is None and tracing.traceparent(span) is None
+
+
+def test_an_order_not_sampled_costs_no_span_and_passes_its_unsampled_context_on(tmp_path, monkeypatch):
+    """Sampling follows the order: its edge message and every step on its records make no span
+    (nothing is exported) and what they send carries the order's trace, flagged not sampled."""
+    path = tmp_path / "spans.jsonl"
+    provider = TracerProvider(id_generator=tracing._OrderIds())
+    provider.add_span_processor(SimpleSpanProcessor(tracing.FileExporter(path)))
+    monkeypatch.setattr(tracing, "tracer", provider.get_tracer("test"))
+    monkeypatch.setattr(tracing, "_enabled", True)
+    monkeypatch.setattr(tracing, "_sampled", lambda trace_id: trace_id == order_trace_id("kept"))
+
+    def sent_from_step(order_id: str) -> str:
+        message = CancelOrder.new(message_id=f"c-{order_id}", occurred_at=T0, correlation_id=order_id,
+                                 order_id=order_id, reason="r")
+        with tracing.edge("order", message) as span:
+            edge = tracing.traceparent(span)
+        with tracing.step("order", [("traceparent", edge.encode()), ("type", b"CancelOrder")],
+                          "order.commands", 0, 3) as span:
+            tracing.decided(span, message, "orders", [], [], None, None)
+            assert tracing.current() == tracing.traceparent(span)
+            return tracing.traceparent(span)
+
+    dropped = sent_from_step("dropped")
+    assert dropped == f"00-{order_trace_id('dropped'):032x}-{order_span_id('dropped'):016x}-00"
+    assert not path.exists()  # no span made, none exported
+
+    kept = sent_from_step("kept")
+    assert kept.startswith(f"00-{order_trace_id('kept'):032x}-") and kept.endswith("-01")
+    spans = tracing.read_spans(path)
+    assert [s["name"] for s in spans] == ["order send CancelOrder", "order CancelOrder"]
+    assert spans[1]["parent_id"] == spans[0]["span_id"] and f"-{spans[1]['span_id']}-" in kept
+    assert spans[1]["attributes"]["orderstream.outcome"] == "no_events"
