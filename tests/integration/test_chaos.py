@@ -4,7 +4,8 @@ turn, a zombie replica, a rebalance storm, a broker restart, gateway and carrier
 gateway, a consumer group reset to offset 0 — and ~1% poison and duplicate POSTs. Once the
 system is quiet, the audit must find nothing wrong in its books.
 
-The full run (10,000 orders) is `orderstream chaos --orders 10000 --seconds 600`; see README.
+The full run (10,000 orders per mode, 0 violations in both: README, "Figures") is
+`orderstream chaos --orders 10000 --seconds 900 --settle-seconds 900`.
 """
 
 import socket
