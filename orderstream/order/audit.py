@@ -5,6 +5,7 @@ Read straight from the `<context>.events` topics (the event log), filtered on th
 """
 
 import json
+import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -30,9 +31,8 @@ async def trail(settings: Settings, order_id: str, max_seconds: float = 10.0) ->
 async def _collect(consumer, ends: dict, wanted: bytes, max_seconds: float) -> list[dict]:
     found = []
     pending = {tp for tp, end in ends.items() if end > 0}
-    for _ in range(int(max_seconds / 0.2) + 1):
-        if not pending:
-            break
+    deadline = time.monotonic() + max_seconds  # a bound in time: a loaded broker fetches slowly
+    while pending and time.monotonic() < deadline:
         batch = await consumer.getmany(timeout_ms=200, max_records=5000)
         for tp, records in batch.items():
             for record in records:

@@ -129,5 +129,16 @@ def test_every_accepted_order_survives_a_rebalance_storm(workers, simulator):
     assert len(accepted) > 40, "the load never got going"
     final, missing = settle_all(steady.url, accepted, timeout=240)
     assert not missing, f"{len(missing)} of {len(accepted)} accepted orders never settled: {sorted(missing)[:10]}"
-    assert {o["status"] for o in final.values()} == {"Preparing"}
-    assert shop.balance("crash") == 10_000_000 - len(accepted) * PRICE
+    # A partition stalled past a step's deadline and its retries (a killed dynamic member holds
+    # it for the 20 s session timeout, and the storm kills it three times) cancels its orders,
+    # as the saga's timeout handling says: each then has its money back.
+    timed_out = {o["order_id"] for o in final.values()
+                 if o["status"] == "Cancelled" and "timed out" in (o.get("reason") or "")}
+    assert {o["status"] for o in final.values() if o["order_id"] not in timed_out} == {"Preparing"}
+    confirmed = len(accepted) - len(timed_out)
+    assert confirmed > 0
+    assert eventually(lambda: shop.balance("crash"), lambda b: b == 10_000_000 - confirmed * PRICE) == \
+        10_000_000 - confirmed * PRICE  # each confirmed order charged once, each cancelled one given back
+    bolt = eventually(lambda: shop.state("catalog", "/products/bolt"),
+                      lambda p: p["reserved"] == confirmed, timeout=60)
+    assert bolt["on_hand"] == 100_000 - confirmed  # nothing reserved twice, nothing leaked
