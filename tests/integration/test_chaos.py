@@ -1,4 +1,4 @@
-"""A CI-sized chaos run in each saga mode: 1,000 orders through real workers on a broker of the
+"""A CI-sized chaos run in each saga mode: 500 orders through real workers on a broker of the
 run's own (so it can be restarted), with every fault kind injected — each context SIGKILLed in
 turn, a zombie replica, a rebalance storm, a broker restart, gateway and carrier outages, a slow
 gateway, a consumer group reset to offset 0 — and ~1% poison and duplicate POSTs. Once the
@@ -17,7 +17,7 @@ from orderstream.local.kafka import Broker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.chaos, pytest.mark.xdist_group("chaos")]  # `make test` runs these alone, after the rest
 
-ORDERS = 1000
+ORDERS = 500
 
 
 def free_port_pair() -> int:
