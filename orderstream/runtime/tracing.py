@@ -243,7 +243,8 @@ class FileExporter(SpanExporter):
 
 def otlp_json(spans) -> dict:
     """One OTLP/JSON export request, ids in hex, built straight from the SDK's spans (through
-    protobuf and its JSON printer it cost ~20 times as much CPU per span)."""
+    protobuf and its JSON printer it cost about 4 times as much CPU per span: 408 against
+    110 µs)."""
     grouped: dict[tuple[int, int], tuple[Any, Any, list]] = {}
     for span in spans:
         key = (id(span.resource), id(span.instrumentation_scope))
