@@ -242,7 +242,7 @@ class Broker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running():
-                raise KafkaError(f"Kafka exited during start-up; see {self.log_file}")
+                raise KafkaError(f"Kafka exited during start-up; see {self.log_file}:\n{self._why()}")
             if port_open(self.port) and (not started_marker or "Kafka Server started" in self._log_tail()):
                 return
             time.sleep(0.3)
@@ -374,6 +374,15 @@ class Broker:
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise KafkaError(f"{' '.join(cmd[:6])} ... failed:\n{result.stderr}")
+
+    def _why(self) -> str:
+        """The last lines that say why the broker stopped: its errors, else its stdout's end."""
+        errors = [line for line in self._log_tail().splitlines() if " ERROR " in line or " FATAL " in line]
+        try:
+            out = (self.home / "logs" / "stdout.log").read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            out = []
+        return "\n".join((errors or out)[-8:])
 
     def _log_tail(self) -> str:
         try:

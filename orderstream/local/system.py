@@ -9,7 +9,6 @@ a run leaves nothing behind, whatever way it ends.
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orderstream.local.kafka import Broker
+from orderstream.local.ports import free_port
 from orderstream.runtime import topics
 from orderstream.settings import CONTEXTS, Settings
 
 EXE = [sys.executable, "-m", "orderstream.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def answers(url: str) -> bool:

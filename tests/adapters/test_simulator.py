@@ -2,13 +2,14 @@
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
+
+from orderstream.local.ports import free_port
 
 
 def test_config_changes_at_run_time_and_bad_values_name_the_field(simulator):
@@ -51,12 +52,6 @@ def test_a_key_reused_with_a_different_body_is_refused(simulator):
             assert (await sim.stats())["charges"] == 1
 
     asyncio.run(scenario())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_health(url: str, deadline: float) -> dict:
