@@ -28,20 +28,31 @@ def entry_id(at: Cursor) -> str:
 
 
 def entries(state: Order, seen: Cursor) -> list[tuple[Cursor, str, dict]]:
-    """The order's saga steps done, compensations done and statuses entered since `seen`, each
-    with the cursor after it: the three lists only grow, so a cursor is a place in all three."""
-    statuses, steps, undone = seen
+    """The order's statuses entered, saga steps done and compensations done that are not in
+    `seen`, each with the cursor after it (the three lists only grow, so a cursor is a place in
+    all three), in the order they happened: a step came with the status after it (one event moved
+    both), a compensation after the status the order had when it was confirmed. That order
+    depends on the order's history only, not on when a reader looked: every reader of the stream
+    gets the same entries under the same ids."""
+    order_id, statuses = state.order_id, list(state.status_times.items())
+    confirmed_at = (*state.compensated_at, *[len(statuses)] * len(state.compensated))
+    timeline = sorted(
+        [((n, 1), "status", {"order_id": order_id, "status": status, "at": at.isoformat(),
+                             **({"reason": state.reason} if status in FAILED or status == "Cancelled" else {})})
+         for n, (status, at) in enumerate(statuses, 1)]
+        + [((n + 1, 0), "step", {"order_id": order_id, "step": step})
+           for n, step in enumerate(state.done, 1)]
+        + [((confirmed_at[n], 2), "compensation", {"order_id": order_id, "compensation": compensation})
+           for n, compensation in enumerate(state.compensated)],
+        key=lambda entry: entry[0])  # stable: each kind keeps its own order
+    kinds = ("status", "step", "compensation")
+    count = [0, 0, 0]
     found: list[tuple[Cursor, str, dict]] = []
-    for steps, step in enumerate(state.done[steps:], steps + 1):
-        found.append(((statuses, steps, undone), "step", {"order_id": state.order_id, "step": step}))
-    for undone, compensation in enumerate(state.compensated[undone:], undone + 1):
-        found.append(((statuses, steps, undone), "compensation",
-                      {"order_id": state.order_id, "compensation": compensation}))
-    for statuses, (status, at) in enumerate(list(state.status_times.items())[statuses:], statuses + 1):
-        data = {"order_id": state.order_id, "status": status, "at": at.isoformat()}
-        if status in FAILED or status == "Cancelled":
-            data["reason"] = state.reason
-        found.append(((statuses, steps, undone), "status", data))
+    for _, kind, data in timeline:
+        count[kinds.index(kind)] += 1
+        if count[kinds.index(kind)] > seen[kinds.index(kind)]:
+            statuses_, steps, undone = (max(c, s) for c, s in zip(count, seen))
+            found.append(((statuses_, steps, undone), kind, data))
     return found
 
 

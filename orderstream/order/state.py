@@ -31,6 +31,7 @@ class Order(Value):
     deadline: datetime | None = None          # when the awaited step times out
     undo: tuple[Compensation, ...] = ()       # compensations sent, not yet confirmed
     compensated: tuple[Compensation, ...] = ()
+    compensated_at: tuple[int, ...] = ()      # statuses entered when each of those was confirmed
     reason: str = ""                          # why it failed or was cancelled
     compensation_error: str = ""
     reservation_id: str | None = None
@@ -117,7 +118,8 @@ def _compensated(state: Order, event: CompensationConfirmed | CompensationFailed
     return state.model_copy(update={
         "undo": undo, "step": state.step if undo else None,
         "deadline": state.deadline if undo else None, "updated_at": event.occurred_at,
-        **({"compensated": (*state.compensated, event.compensation)} if done
+        **({"compensated": (*state.compensated, event.compensation),
+            "compensated_at": (*state.compensated_at, len(state.status_times))} if done
            else {"compensation_error": event.reason})})
 
 

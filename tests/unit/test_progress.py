@@ -19,12 +19,14 @@ class Watched(Simulation):
     def __init__(self, clock: SagaClock, **kw):
         super().__init__(**kw)
         self.clock = clock
+        self.snapshots: list = []  # the order's row after each step of its actor
 
     def _handle(self, decider, key, message):
         before = self.states.get((decider.name, key)) or decider.initial(key)
         super()._handle(decider, key, message)
         if decider.name == "orders":
             self.clock(message, before, [], self.states[(decider.name, key)])
+            self.snapshots.append(self.states[(decider.name, key)])
 
 
 class Recorded:
@@ -65,8 +67,9 @@ def test_a_paid_order_streams_its_steps_and_statuses_and_times_each_step():
     state = place(sim).state("orders", "o1")
     entries = progress.entries(state, progress.START)
     assert [(kind, data.get("status") or data.get("step")) for _, kind, data in entries] == [
-        ("step", "reservation"), ("step", "payment"), ("step", "shipment"), ("status", "Pending"),
-        ("status", "PaymentProcessing"), ("status", "PaymentConfirmed"), ("status", "Preparing")]
+        ("status", "Pending"), ("step", "reservation"), ("status", "PaymentProcessing"),
+        ("step", "payment"), ("status", "PaymentConfirmed"), ("step", "shipment"),
+        ("status", "Preparing")]
     assert entries[-1][0] == (4, 3, 0) and progress.entries(state, entries[-1][0]) == []
     assert recorded.seen == [("step", "reservation", "succeeded"), ("step", "payment", "succeeded"),
                              ("step", "shipment", "succeeded")]
@@ -110,6 +113,35 @@ def test_a_customer_cancel_and_a_timeout_say_why_they_compensate():
         sim.expire("o1", later(3600 * attempt))
     assert ("step", "payment", "timed_out") in recorded.seen
     assert ("compensation", "release_reservation", "step_timed_out") in recorded.seen
+
+
+def cancelled_after_its_label(sim):
+    place(sim)
+    sim.send(msg(CancelOrder, order_id="o1", reason="changed my mind")).run()
+
+
+def cancelled_while_paying(sim):
+    sim.hold = lambda m: m.type == "ProcessPayment"  # the payment never answers
+    cancelled_after_its_label(sim)
+    sim.release_held().run()
+
+
+@pytest.mark.parametrize("story", [place, cancelled_while_paying, cancelled_after_its_label])
+def test_a_stream_read_as_the_order_moves_is_the_stream_read_at_its_end(story):
+    """A reader who connects early and takes each change as it comes gets the very entries, ids
+    and order that a reader who connects at the end gets: the ids do not depend on timing."""
+    sim, _ = shop(funds=100 if story is place else 10_000)
+    story(sim)
+    followed, seen = [], progress.START
+    for snapshot in sim.snapshots:
+        for seen, kind, data in progress.entries(snapshot, seen):
+            followed.append((seen, kind, data))
+    final = sim.snapshots[-1]
+    assert followed == progress.entries(final, progress.START)
+    assert final.status == "Cancelled" and final.compensated
+    if story is cancelled_after_its_label:  # the label is cancelled first, alone, then the rest
+        kinds = [data.get("status") or data.get("compensation") for _, _, data in followed]
+        assert kinds.index("cancel_shipment") < kinds.index("Cancelled") < kinds.index("release_reservation")
 
 
 @pytest.mark.parametrize("text", ["x", "1.2", "1.2.3.4", "-1.0.0", ""])
