@@ -42,17 +42,20 @@ def placer(url: str, accepted: list[str], stop: threading.Event) -> None:
         time.sleep(0.2)
 
 
-def settle_all(url: str, order_ids: list[str], timeout: float) -> tuple[dict, set[str]]:
-    """Poll every order until it is settled or time is up: (settled orders, ids still not)."""
+def settle_all(url: str, order_ids: list[str], timeout: float) -> tuple[dict, dict[str, object]]:
+    """Poll every order until it is settled or time is up: (settled orders, the last answer
+    for each order still not settled, so a failure shows where it stopped)."""
     final: dict[str, dict] = {}
-    pending = set(order_ids)
+    pending: dict[str, object] = dict.fromkeys(order_ids)
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
         for order_id in list(pending):
             status, body = get(f"{url}/orders/{order_id}")
             if status == 200 and body["settled"]:
                 final[order_id] = body
-                pending.discard(order_id)
+                del pending[order_id]
+            else:
+                pending[order_id] = (status, body)
         time.sleep(1 if pending else 0)
     return final, pending
 
@@ -86,7 +89,7 @@ def test_every_accepted_order_survives_repeated_kills_of_the_order_worker(worker
 
     assert len(accepted) > 40, "the load never got going"
     final, missing = settle_all(order.url, accepted, timeout=240)
-    assert not missing, f"{len(missing)} of {len(accepted)} accepted orders never settled: {sorted(missing)[:10]}"
+    assert not missing, f"{len(missing)} of {len(accepted)} accepted orders never settled: {list(missing.items())[:5]}"
     assert {o["status"] for o in final.values()} == {"Preparing"}
 
     confirmed = len(accepted)
@@ -126,7 +129,7 @@ def test_every_accepted_order_survives_a_rebalance_storm(workers, simulator):
 
     assert len(accepted) > 40, "the load never got going"
     final, missing = settle_all(steady.url, accepted, timeout=240)
-    assert not missing, f"{len(missing)} of {len(accepted)} accepted orders never settled: {sorted(missing)[:10]}"
+    assert not missing, f"{len(missing)} of {len(accepted)} accepted orders never settled: {list(missing.items())[:5]}"
     # A partition stalled past a step's deadline and its retries (a killed dynamic member holds
     # it for the 20 s session timeout, and the storm kills it three times) cancels its orders,
     # as the saga's timeout handling says: each then has its money back.
