@@ -28,6 +28,8 @@ RESEND_SECONDS = 30.0  # a deadline message not acted on by then was lost: the s
 
 @app.timer(interval=1.0)
 async def expire_overdue_steps() -> None:
+    if not system.recovered():
+        return
     now, clock = datetime.now(UTC), time.monotonic()
     due = orders.due(now)
     for key in set(sent) - set(due):  # moved on: forget it, so `sent` holds only waiting orders

@@ -67,6 +67,8 @@ class ActorSystem:
         self.position: dict[TP, int] = {}  # per partition read: the next offset to process
         self.watchers: dict[tuple[str, str], set[asyncio.Future]] = {}  # (table, key) -> waiting
         self.app.on_before_shutdown.connect(self._close)
+        self.app.on_partitions_revoked.connect(self._moved)
+        self.app.on_partitions_assigned.connect(self._moved)
         self.retry = RetryPolicy(max_attempts=5, base_seconds=0.2, cap_seconds=5.0)
         self.commands = self.topic(f"{context}.commands")
         self.events = self.topic(f"{context}.events")
@@ -81,8 +83,16 @@ class ActorSystem:
         self._observe: Callable[[Message, BaseModel, list[Message], BaseModel], None] | None = None
         tracing.configure(self.settings, context)
 
+    async def _moved(self, *_: Any, **__: Any) -> None:
+        for store in self.stores.values():
+            store.forget()
+
+    def recovered(self) -> bool:
+        """Not rebalancing, and the tables are recovered: what they hold is this worker's."""
+        return not self.app.rebalancing and self.app.tables.recovery.completed.is_set()
+
     async def _refresh_census(self) -> None:
-        if self.app.rebalancing or not self.app.tables.recovery.completed.is_set():
+        if not self.recovered():
             return
         topic = self.commands.get_topic_name()
         self.metrics.census.refresh({tp.partition for tp in self.app.assignor.assigned_actives()

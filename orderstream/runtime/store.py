@@ -22,8 +22,9 @@ very same record after a crash is decided again, so that its events reach Kafka 
 An aggregate that wants to be woken up (`Decider.wake_at`, e.g. an order whose saga step has a
 deadline) is listed in `<name>-timers` while it waits: written when it starts waiting, deleted
 when it stops, so a timer scans only the aggregates waiting for something. The deadline itself
-lives in the aggregate's row; the store keeps the deadlines of the aggregates it has seen wait in
-memory, and reads the rows of the others once (after a restart or a rebalance).
+lives in the aggregate's row; the store keeps the deadlines of this worker's waiting aggregates in
+memory, and lists the timers table (reading the rows of those it does not know) only after a
+restart or a rebalance: a scan costs what is due, not what waits.
 """
 
 import json
@@ -55,6 +56,7 @@ class AggregateStore(Generic[S]):
         self.entry = (TypeAdapter(get_args(decider.state.model_fields[decider.entries.field].annotation)[1])
                       if decider.entries else None)  # the type of one entry, e.g. Hold
         self.wake: dict[str, datetime] = {}  # deadlines of waiting aggregates known in memory
+        self.listed = False  # does `wake` hold every aggregate in this worker's timers?
 
     def get(self, key: str) -> S | None:
         """The aggregate's row (without its entries), as a view reads it."""
@@ -144,16 +146,22 @@ class AggregateStore(Generic[S]):
             self.wake.pop(key, None)
             del self.timers[key]
 
+    def forget(self) -> None:
+        """Partitions moved (a rebalance): what `wake` holds may be another replica's, and rows
+        it knows may have been written since by that replica. Forget it; `due` lists again."""
+        self.wake.clear()
+        self.listed = False
+
     def due(self, now: datetime) -> list[str]:
-        """Aggregates whose wake-up time has come, among those this worker holds."""
-        listed = {key.decode() if isinstance(key, bytes) else key for key in list(self.timers.keys())}
-        for key in set(self.wake) - listed:  # no longer ours (rebalanced away)
-            del self.wake[key]
-        for key in listed - set(self.wake):  # ours since a restart or a rebalance
-            state = self.get(key)
-            at = self.decider.wake_at(state) if state is not None else None
-            if at is not None:
-                self.wake[key] = at
+        """Aggregates whose wake-up time has come, among those this worker holds. Call it only
+        with the tables recovered: the first call after `forget` lists the timers table."""
+        if not self.listed:
+            for raw in list(self.timers.keys()):
+                key = raw.decode() if isinstance(raw, bytes) else raw
+                state = self.get(key) if key not in self.wake else None
+                if state is not None and (at := self.decider.wake_at(state)) is not None:
+                    self.wake[key] = at
+            self.listed = True
         return [key for key, at in self.wake.items() if at <= now]
 
 

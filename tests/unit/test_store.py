@@ -98,6 +98,25 @@ def test_an_order_waits_in_the_timers_table_only_while_a_step_has_a_deadline():
     assert app.tables["orders-timers"] == {} and store.due(waiting.deadline + timedelta(days=1)) == []
 
 
+def test_an_order_that_waits_again_after_its_partition_came_back_is_woken():
+    """Replica a holds the order while it waits; the partition moves to b, which sees the step
+    end (and deletes the timer), then back to a, where the order waits again: a must wake it."""
+    app = DictTables()  # the tables both replicas restore from the changelog
+    a, b = AggregateStore(app, orders, partitions=4), AggregateStore(app, orders, partitions=4)
+    a.store("o1", orders.fold(orders.initial("o1"), orders.decide(
+        msg(CreateOrder, order_id="o1", customer_id="c1", account_id="a1", items=(line(),),
+            shipping_address=ADDRESS), orders.initial("o1"))))
+    waiting = a.get("o1")
+    assert a.due(waiting.deadline) == ["o1"]
+
+    a.forget(), b.forget()  # rebalance: to b
+    b.store("o1", waiting.model_copy(update={"step": None, "deadline": None}))
+    a.forget(), b.forget()  # and back to a
+    later = waiting.deadline + timedelta(minutes=5)
+    a.store("o1", waiting.model_copy(update={"deadline": later}))
+    assert "o1" in app.tables["orders-timers"] and a.due(later) == ["o1"]
+
+
 def test_an_account_shows_its_recent_transactions_yet_answers_any_repeat_as_before():
     app = DictTables()
     store = AggregateStore(app, accounts, partitions=4)
