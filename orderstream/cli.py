@@ -84,10 +84,20 @@ def worker(args: argparse.Namespace) -> int:
     except AccessError as error:
         print(error, file=sys.stderr)
         return 3
+    from orderstream.runtime.app import open_datadir, stopped_cleanly
+
+    datadir = settings.datadir / args.context
+    open_datadir(datadir)
     module = importlib.import_module(f"orderstream.{args.context}.app")
     level = {"warning": "warn"}.get(settings.log_level, settings.log_level)  # Faust's own spelling
     sys.argv = [f"orderstream-{args.context}", "worker", "--loglevel", level]
-    module.app.main()
+    try:
+        module.app.main()
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            stopped_cleanly(datadir)
+        raise
+    stopped_cleanly(datadir)
     return 0
 
 

@@ -2,8 +2,11 @@
 
 import logging
 import os
+import shutil
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from typing import Any
 
@@ -171,6 +174,34 @@ async def require_topics(settings: Settings, context: str) -> None:
                             + "\n  create them with: orderstream topics apply")
     for problem in problems:
         log.warning("topic drift (run `orderstream topics apply`): %s", problem)
+
+
+CLEAN_STOP = "stopped-cleanly"  # in a context's datadir while no worker runs on it, after a clean stop
+
+
+def open_datadir(datadir: Path) -> None:
+    """Keep the tables on disk only if the last worker on them stopped cleanly.
+
+    Faust writes a table's RocksDB at once and the changelog record soon after. A worker killed
+    in between (SIGKILL, the OOM killer, a frozen replica's exit) leaves rows on its disk that
+    the changelog, and so every other replica, never got. Kept, they would be read instead of
+    the changelog's; a command redelivered after the crash would find itself applied already
+    and send nothing, so its events never reached Kafka (a chaos run found an order settled in
+    its row and not in its events). After a stop that was not clean the tables are rebuilt from
+    the changelogs, as Kafka Streams does with a store it has no checkpoint for."""
+    tables = list(datadir.glob("v*/tables"))
+    if tables and not (datadir / CLEAN_STOP).exists():
+        print(f"{datadir}: the last worker on it did not stop cleanly; rebuilding its tables "
+              "from the changelogs", file=sys.stderr, flush=True)  # before Faust's logging is set up
+        for path in tables:
+            shutil.rmtree(path)
+    (datadir / CLEAN_STOP).unlink(missing_ok=True)  # a crash from here on leaves none
+
+
+def stopped_cleanly(datadir: Path) -> None:
+    """Faust flushed its producer and closed the tables: what the disk holds, the changelog has."""
+    datadir.mkdir(parents=True, exist_ok=True)
+    (datadir / CLEAN_STOP).touch()
 
 
 def make_app(context: str, settings: Settings) -> ContextApp:

@@ -28,6 +28,7 @@ restart or a rebalance: a scan costs what is due, not what waits.
 """
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Generic, get_args
@@ -36,6 +37,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from orderstream.domain import Decider, S
 
+log = logging.getLogger(__name__)
 SEEN = 16
 Seen = dict[str, int]  # message id -> offset of the command record it was applied from
 SEP = "\x1f"  # between an aggregate id and an entry key
@@ -162,6 +164,7 @@ class AggregateStore(Generic[S]):
                 if state is not None and (at := self.decider.wake_at(state)) is not None:
                     self.wake[key] = at
             self.listed = True
+            log.info("%s: %d waiting after the rebalance", self.decider.name, len(self.wake))
         return [key for key, at in self.wake.items() if at <= now]
 
 

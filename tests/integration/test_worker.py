@@ -27,6 +27,21 @@ def balance(url: str, account: str) -> tuple[int, dict]:
     return get(f"{url}/accounts/{account}")
 
 
+def tamper(datadir, key: bytes, old: bytes, new: bytes) -> bool:
+    """Rewrite a row in a stopped worker's RocksDB files; True if the row was found."""
+    from rocksdict import Options, Rdict
+
+    found = False
+    for path in datadir.glob("v*/tables/accounts-*.db"):
+        db = Rdict(str(path), options=Options(raw_mode=True))
+        try:
+            if (raw := db.get(key)) is not None and old in raw:
+                db[key], found = raw.replace(old, new), True
+        finally:
+            db.close()
+    return found
+
+
 def test_state_survives_sigkill_and_recovers_from_the_changelog(workers, env):
     worker = workers("account")
     open_and_credit(worker.url, "acc-1", [100, 250, 5])
@@ -35,7 +50,16 @@ def test_state_survives_sigkill_and_recovers_from_the_changelog(workers, env):
     assert before["balance"] == 355
 
     worker.kill(signal.SIGKILL)
+    # A row written to RocksDB whose changelog record the kill lost: it must not survive the
+    # restart, or this replica would answer from a state no other replica can restore.
+    assert tamper(env.root / "data" / "account", b"acc-1", b'"balance":355', b'"balance":999')
     worker.start()
+    assert balance(worker.url, "acc-1") == (200, before)
+    assert "did not stop cleanly; rebuilding its tables" in worker.log.read_text()
+
+    worker.stop()  # SIGTERM: a clean stop keeps the tables, whose rows the changelog has
+    worker.start()
+    assert worker.log.read_text().count("did not stop cleanly") == 1
     assert balance(worker.url, "acc-1") == (200, before)
 
     worker.kill(signal.SIGKILL)
