@@ -38,13 +38,19 @@ def test_killed_workers_lose_no_order_and_charge_nothing_twice(workers, env, sim
 
     final = [shop.settled(order_id, timeout=150) for order_id in orders]
     confirmed = sum(1 for order in final if order["status"] == "Preparing")
-    assert confirmed == 13 and all(o["status"] in ("Preparing", "Cancelled") for o in final)
-    assert shop.balance("buyer") == 4000 - 13 * 300
+    assert all(o["status"] in ("Preparing", "Cancelled") for o in final)
+    # 13 when no order is charged and then cancelled; one that is (a step retried past the
+    # kills) holds its money until its refund, and a later order may fail for funds meanwhile
+    assert 0 < confirmed <= 13, [(o["status"], o["reason"]) for o in final]
+    assert eventually(lambda: shop.balance("buyer"), lambda b: b == 4000 - confirmed * 300) == 4000 - confirmed * 300
     # the releases of the failed orders reach the product just after the orders hear of them
     eventually(lambda: shop.state("catalog", "/products/mug"),
-               lambda mug: (mug["reserved"], mug["on_hand"]) == (13, 30 - 13), timeout=30)
-    debits = [t for t in shop.state("account", "/accounts/buyer")["transactions"] if t["kind"] == "debit"]
-    assert len(debits) == 13 and len({t["reference"] for t in debits}) == 13
+               lambda mug: (mug["reserved"], mug["on_hand"]) == (confirmed, 30 - confirmed), timeout=30)
+    top_up, *ledger = shop.state("account", "/accounts/buyer")["transactions"]  # oldest first
+    debits = [t for t in ledger if t["kind"] == "debit"]
+    refunds = [t for t in ledger if t["kind"] == "credit"]
+    assert top_up["amount"] == 4000 and len({t["reference"] for t in debits}) == len(debits)  # none twice
+    assert len(debits) - len(refunds) == confirmed, ledger
 
     for context in CONTEXTS:
         parked = read_all(env.bootstrap, settings.topic(f"{context}.deadletter"), until=lambda rs: rs)
