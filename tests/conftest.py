@@ -30,6 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # Each pytest-xdist worker (gw0, gw1, ... under `make test`) starts brokers of its own, 20 ports apart.
 _XDIST = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 TEST_KAFKA_PORT = int(os.environ.get("ORDERSTREAM_TEST_KAFKA_PORT", "19092")) + 20 * _XDIST
+# ... and takes its servers' ports from a share of its own (orderstream/local/ports.py)
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_SHARE = (32768 - 20000) // max(_WORKERS, 1)
+os.environ.setdefault("ORDERSTREAM_LOCAL_PORTS", f"{20000 + _SHARE * _XDIST}-{20000 + _SHARE * (_XDIST + 1) - 1}")
 TEST_SECURE_KAFKA_PORT = int(os.environ.get("ORDERSTREAM_TEST_SECURE_KAFKA_PORT", TEST_KAFKA_PORT - 20 * _XDIST + 10)) + 20 * _XDIST
 CONTEXTS = ("catalog", "customer", "account", "order", "payment", "shipment")
 
