@@ -13,6 +13,7 @@ FAILED = {"OutOfStock": "out_of_stock", "PaymentFailed": "payment_failed",
           "ShipmentFailed": "shipment_failed"}  # failed statuses, and their reason in /metrics
 Cursor = tuple[int, int, int]  # statuses, steps done and compensations done already sent
 START: Cursor = (0, 0, 0)
+KINDS = ("status", "step", "compensation")  # the event of each place in a cursor
 
 
 def cursor(text: str) -> Cursor:
@@ -35,24 +36,20 @@ def entries(state: Order, seen: Cursor) -> list[tuple[Cursor, str, dict]]:
     depends on the order's history only, not on when a reader looked: every reader of the stream
     gets the same entries under the same ids."""
     order_id, statuses = state.order_id, list(state.status_times.items())
-    confirmed_at = (*state.compensated_at, *[len(statuses)] * len(state.compensated))
-    timeline = sorted(
-        [((n, 1), "status", {"order_id": order_id, "status": status, "at": at.isoformat(),
-                             **({"reason": state.reason} if status in FAILED or status == "Cancelled" else {})})
+    confirmed_at = (*state.compensated_at, *[len(statuses)] * len(state.compensated))  # older rows: last
+    timeline = sorted(  # (place, kind, data); stable, so each kind keeps its own order
+        [((n, 1), 0, {"order_id": order_id, "status": status, "at": at.isoformat(),
+                      **({"reason": state.reason} if status in FAILED or status == "Cancelled" else {})})
          for n, (status, at) in enumerate(statuses, 1)]
-        + [((n + 1, 0), "step", {"order_id": order_id, "step": step})
-           for n, step in enumerate(state.done, 1)]
-        + [((confirmed_at[n], 2), "compensation", {"order_id": order_id, "compensation": compensation})
+        + [((n + 1, 0), 1, {"order_id": order_id, "step": step}) for n, step in enumerate(state.done, 1)]
+        + [((confirmed_at[n], 2), 2, {"order_id": order_id, "compensation": compensation})
            for n, compensation in enumerate(state.compensated)],
-        key=lambda entry: entry[0])  # stable: each kind keeps its own order
-    kinds = ("status", "step", "compensation")
-    count = [0, 0, 0]
-    found: list[tuple[Cursor, str, dict]] = []
+        key=lambda entry: entry[0])
+    count, found = [0, 0, 0], []
     for _, kind, data in timeline:
-        count[kinds.index(kind)] += 1
-        if count[kinds.index(kind)] > seen[kinds.index(kind)]:
-            statuses_, steps, undone = (max(c, s) for c, s in zip(count, seen))
-            found.append(((statuses_, steps, undone), kind, data))
+        count[kind] += 1
+        if count[kind] > seen[kind]:
+            found.append((tuple(map(max, count, seen)), KINDS[kind], data))
     return found
 
 
