@@ -145,6 +145,7 @@ class Worker:
     port: int
     log: Path
     proc: subprocess.Popen | None = None
+    module: str = "orderstream.cli"  # run as `python -m <module> worker <context>`
 
     @property
     def url(self) -> str:
@@ -152,7 +153,7 @@ class Worker:
 
     def start(self, wait: bool = True) -> "Worker":
         out = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "orderstream.cli", "worker", self.context],
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module, "worker", self.context],
                                      env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         if wait:
@@ -184,13 +185,14 @@ def worker_factory(env: Env):
     the env has users); `stop_all()` stops every one started."""
     started: list[Worker] = []
 
-    def start(context: str, wait: bool = True, replica: str = "", **overrides: str) -> Worker:
+    def start(context: str, wait: bool = True, replica: str = "", module: str = "orderstream.cli",
+              **overrides: str) -> Worker:
         port = free_port()
         name = f"{context}{replica}"
         worker_env = env.vars(context, ORDERSTREAM_WEB_PORT=str(port),
                               ORDERSTREAM_DATADIR=str(env.root / f"data{replica}"),
                               **overrides)
-        worker = Worker(context, worker_env, port, env.root / f"{name}.log")
+        worker = Worker(context, worker_env, port, env.root / f"{name}.log", module=module)
         started.append(worker)
         return worker.start(wait)
 

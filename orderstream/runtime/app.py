@@ -18,6 +18,7 @@ from faust.web import Request, Response, View
 from orderstream.runtime import topics
 from orderstream.runtime.consumer import Transport
 from orderstream.runtime.metrics import Metrics
+from orderstream.runtime.tables import TableManager
 from orderstream.runtime.kafka import broker_urls, faust_credentials
 from orderstream.settings import Settings
 
@@ -233,6 +234,7 @@ def make_app(context: str, settings: Settings) -> ContextApp:
         logging_config=None,
         Worker=Worker,
         Monitor=Monitor,
+        TableManager=TableManager,
     )
     app.context = context
     app.settings = settings

@@ -15,11 +15,16 @@ next restart, or, once a later gap was bridged, were lost. Here a record counts 
 once it was handed over, and only in the epoch (seek, rebalance) in which it was fetched.
 `Watchdog` (runtime/app.py) is the safety net behind this: a partition whose commit is stuck
 behind processed records is read again from the committed offset.
+
+A record is also dropped when its partition was sought after it was fetched, or when a
+rebalance or a seek cut its batch short; its partition is then read again from the right place
+(`_drain_messages`). `refetch` reads changelog partitions again when table recovery dropped
+what it had fetched (runtime/tables.py).
 """
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Mapping
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -29,27 +34,46 @@ log = logging.getLogger(__name__)
 
 
 class Consumer(faust_aiokafka.Consumer):
-    epoch: int = 0  # moves on every seek and rebalance: a batch fetched before is stale
+    epoch: int = 0  # moves on every rebalance: a batch fetched before is stale
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.expected: dict[TP, int] = {}  # per partition: the next offset to hand over
+        self.sought: dict[TP, int] = {}  # per partition: moves on every seek
+        self.sought_to: dict[TP, int] = {}  # per partition: where its last seek went
+
+    def _sought(self, positions: Mapping[TP, int]) -> None:
+        for tp in positions:
+            self.sought[tp] = self.sought.get(tp, 0) + 1
+        self.sought_to.update(positions)
+
+    def refetch(self, positions: Mapping[TP, int]) -> None:
+        """Fetch these partitions again from these offsets, at once (no await: nothing fetched
+        at the old position can be handed over in between)."""
+        assigned = self.assignment()
+        positions = {tp: offset for tp, offset in positions.items() if tp in assigned}
+        self._sought(positions)
+        for tp, offset in positions.items():
+            self._thread.seek(tp, offset)
+            self.expected[tp] = offset
 
     async def perform_seek(self) -> None:
         self.epoch += 1
         await super().perform_seek()
+        sought = {tp: offset for tp, offset in self._read_offset.items() if offset is not None}
+        self._sought(sought)
         self.expected.clear()
-        self.expected.update((tp, offset) for tp, offset in self._read_offset.items() if offset is not None)
+        self.expected.update(sought)
 
     async def seek(self, partition: TP, offset: int) -> None:
-        self.epoch += 1
+        self._sought({partition: offset})
         await super().seek(partition, offset)
         self.expected[partition] = offset
 
     async def seek_wait(self, partitions: Any) -> None:
         """Table recovery seeks changelog partitions here (a standby's too, when it becomes
         active and reads again from what its store holds)."""
-        self.epoch += 1
+        self._sought(partitions)
         await super().seek_wait(partitions)
         for tp, offset in partitions.items():
             if offset > 0:
@@ -92,33 +116,46 @@ class Consumer(faust_aiokafka.Consumer):
         return True
 
     async def _drain_messages(self, fetcher: Any) -> None:
+        """Hand each fetched record over once, in order. A record fetched before its partition
+        was sought, or before a rebalance, is not handed over; nor is one whose hand-over the
+        flow's suspension cut short, nor any after it in its partition. Such a partition is
+        then read again (`_read_again`): aiokafka's position is already past what it fetched,
+        and a changelog partition would otherwise lose those records for good (a standby
+        table missing rows, README bug 11)."""
         read, expected = self._read_offset, self.expected
         try:
             while not (self._stopped.is_set() or fetcher._stopped.is_set()):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                epoch = self.epoch
+                epoch, sought = self.epoch, self.sought.copy()
+                moved = self.sought.get
                 batch = self.getmany(timeout=1.0)
                 await self.sleep(0)
                 if self.should_stop:
                     continue
+                missed: dict[TP, int] = {}  # per partition: its first record not handed over
                 async for tp, message in batch:
-                    if self.epoch != epoch:
-                        break  # fetched before a seek or rebalance: read again from the new position
                     offset, want = message.offset, expected.get(tp)
+                    if tp in missed or self.epoch != epoch or moved(tp) != sought.get(tp):
+                        missed.setdefault(tp, offset)
+                        continue
                     if want is not None and offset < want:
                         continue  # handed over already (a fetch overlapping the previous one)
                     if want is not None and offset > want and self.app.topics.acks_enabled_for(message.topic):
                         if await self._skipped(tp, want, offset):
-                            break
+                            missed.setdefault(tp, offset)
+                            continue
                         await self._add_gap(tp, want, offset)
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
                     delivery = self.callback(message)
                     handed = await self.wait_first(delivery, self.suspend_flow.wait())
-                    if delivery not in handed.done or self.epoch != epoch:
-                        break  # not handed over (flow suspended), or only after a seek
+                    if delivery not in handed.done or self.epoch != epoch or moved(tp) != sought.get(tp):
+                        missed.setdefault(tp, offset)  # not handed over, or only after a seek
+                        continue
                     read[tp], expected[tp] = offset, offset + 1
+                if missed:
+                    self._read_again(missed, sought)
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if not self.transport.app.should_stop:
@@ -128,6 +165,16 @@ class Consumer(faust_aiokafka.Consumer):
                 raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    def _read_again(self, missed: Mapping[TP, int], sought: Mapping[TP, int]) -> None:
+        """Seek each partition with records not handed over to where reading must go on: a
+        partition sought since the fetch to that seek's offset (re-stated: a fetch made after
+        it may have been dropped here), any other to the first record it did not hand over."""
+        assigned = self.assignment()
+        for tp, first in missed.items():
+            if tp in assigned:
+                again = self.sought_to[tp] if self.sought.get(tp) != sought.get(tp) else self.expected.get(tp, first)
+                self._thread.seek(tp, again)
 
 
 class Producer(faust_aiokafka.Producer):
