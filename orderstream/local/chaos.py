@@ -36,7 +36,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from orderstream.local import eventlog, system as local, workload
+from orderstream.local import eventlog, replicas, system as local, workload
 from orderstream.local.audit import Gateway, Report, check
 from orderstream.local.kafka import Broker
 from orderstream.runtime.kafka import admin, client_kwargs
@@ -384,7 +384,8 @@ def run(*, orders: int, mode: str, seconds: float, settle: float, faults: set[st
         namespace: str | None = None, reset_context: str = "account",
         step_timeout: float = 10.0, log_level: str = "error",
         broker_anytime: bool = False) -> Result:
-    """A whole chaos run: system up, orders and faults, quiescence, audit, system down."""
+    """A whole chaos run: system up, orders and faults, quiescence, audit, system down, and
+then every replica's tables against their changelogs (local/replicas.py)."""
     namespace = namespace or f"chaos-{uuid.uuid4().hex[:8]}"
     if broker is not None:
         broker.start()
@@ -398,10 +399,12 @@ def run(*, orders: int, mode: str, seconds: float, settle: float, faults: set[st
                          ORDERSTREAM_STEP_TIMEOUT_SECONDS=str(step_timeout),
                          ORDERSTREAM_LOG_LEVEL=log_level)
     try:
-        return asyncio.run(run_async(system, orders, seconds, settle, faults, seed, reset_context,
-                                     broker_anytime))
+        result = asyncio.run(run_async(system, orders, seconds, settle, faults, seed, reset_context,
+                                       broker_anytime))
     finally:
         system.close()
+    result.report.violations += replicas.check(root, settings)  # every worker stopped now
+    return result
 
 
 def main(args: argparse.Namespace) -> int:
