@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     web_port: int | None = Field(None, ge=1, le=65535)
     web_advertised_host: str | None = None
     web_max_body_bytes: int = Field(65536, ge=1024, le=16 * 1024 * 1024)
+    # static group membership (a StatefulSet's pod name; empty: none): a replica that restarts
+    # within the session timeout takes its partitions back at once, with no rebalance of the
+    # group; one that stops for good keeps them until the session timeout, as after a crash.
+    # The member id is this id and the web port: a replica's advertised host must not change
+    group_instance_id: str = Field("", pattern=r"^[A-Za-z0-9._-]*$", max_length=200)
     liveness_stall_seconds: float = Field(60.0, ge=5, le=3600)
     actor_batch_max: int = Field(500, ge=1, le=10_000)  # commands an actor takes in one step at most
 

@@ -191,7 +191,7 @@ def worker_factory(env: Env):
         name = f"{context}{replica}"
         worker_env = env.vars(context, ORDERSTREAM_WEB_PORT=str(port),
                               ORDERSTREAM_DATADIR=str(env.root / f"data{replica}"),
-                              **overrides)
+                              **({"ORDERSTREAM_GROUP_INSTANCE_ID": name} | overrides))
         worker = Worker(context, worker_env, port, env.root / f"{name}.log", module=module)
         started.append(worker)
         return worker.start(wait)

@@ -121,7 +121,8 @@ class LocalSystem:
         port = free_port()
         worker_env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTREAM_")}
         worker_env |= self.env | env | {"ORDERSTREAM_WEB_PORT": str(port),
-                                        "ORDERSTREAM_DATADIR": str(self.root / f"data-{context}-{index}")}
+                                        "ORDERSTREAM_DATADIR": str(self.root / f"data-{context}-{index}"),
+                                        "ORDERSTREAM_GROUP_INSTANCE_ID": f"{context}-{index}"}
         proc = Proc(f"{context}-{index}", EXE + ["worker", context], worker_env,
                     self.root / f"{context}-{index}.log", port)
         self.replicas.setdefault(context, []).append(proc.start())

@@ -228,6 +228,9 @@ def make_app(context: str, settings: Settings) -> ContextApp:
         broker_commit_interval=timedelta(seconds=1),
         broker_session_timeout=20.0,  # a dead replica's partitions move in ~20s, not Faust's 60s
         broker_heartbeat_interval=3.0,
+        # the member's URL travels in its assignment, which a static member gets back as it
+        # was: the id names the replica at this port (a replica moved to another port is new)
+        consumer_group_instance_id=f"{settings.group_instance_id}-{port}" if settings.group_instance_id else None,
         consumer_auto_offset_reset="earliest",
         web_in_thread=False,
         autodiscover=False,

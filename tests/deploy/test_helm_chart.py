@@ -97,6 +97,15 @@ def test_each_pod_advertises_its_stable_dns_name_for_table_route(render):
             f"$(POD_NAME).{sts['spec']['serviceName']}.{NAMESPACE}.svc.cluster.local")
 
 
+def test_each_pod_is_a_static_group_member_named_after_itself(render):
+    """A pod restarted in place rejoins its consumer group as itself: no rebalance."""
+    for context in CONTEXTS:
+        env = env_of(containers(render.named("StatefulSet", name(context)))[0])
+        names = list(env)
+        assert names.index("POD_NAME") < names.index("ORDERSTREAM_GROUP_INSTANCE_ID")
+        assert env["ORDERSTREAM_GROUP_INSTANCE_ID"]["value"] == "$(POD_NAME)"
+
+
 def test_the_datadir_is_on_the_persistent_volume(render):
     for context in CONTEXTS:
         sts = render.named("StatefulSet", name(context))

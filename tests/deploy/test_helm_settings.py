@@ -18,7 +18,7 @@ from orderstream.settings import Settings
 
 FROM_SECRETS = {"kafka_bootstrap_servers", "kafka_sasl_username", "kafka_sasl_password",
                 "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", "api_token", "api_read_token"}
-PER_POD = {"datadir", "web_host", "web_port", "web_advertised_host"}
+PER_POD = {"datadir", "web_host", "web_port", "web_advertised_host", "group_instance_id"}
 PREFIX = "ORDERSTREAM_"
 
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())

@@ -109,7 +109,9 @@ def test_every_accepted_order_survives_a_rebalance_storm(workers, simulator):
     eventually(lambda: shop.balance("crash") if get(f"{shop.url('catalog')}/products/bolt")[0] == 200 else 0,
                lambda balance: balance == 10_000_000)
     steady = workers("order", replica="a", ORDERSTREAM_GATEWAY_URL=simulator, ORDERSTREAM_CARRIER_URL=simulator)
-    churn = workers("order", replica="b", ORDERSTREAM_GATEWAY_URL=simulator, ORDERSTREAM_CARRIER_URL=simulator)
+    # a dynamic member (no instance id): each time it joins or leaves, the group rebalances
+    churn = workers("order", replica="b", ORDERSTREAM_GATEWAY_URL=simulator, ORDERSTREAM_CARRIER_URL=simulator,
+                    ORDERSTREAM_GROUP_INSTANCE_ID="")
 
     accepted: list[str] = []
     stop = threading.Event()
