@@ -3,7 +3,6 @@
 import argparse
 import asyncio
 import importlib
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -77,7 +76,6 @@ def topics(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    os.environ.setdefault("FAUST_LOOP", "uvloop")  # read once, when faust is first imported
     from orderstream.runtime.acls import AccessError, check_access
 
     settings = load()
