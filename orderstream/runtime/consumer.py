@@ -26,6 +26,7 @@ import asyncio
 import logging
 from typing import Any, Mapping
 
+from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -54,8 +55,23 @@ class Consumer(faust_aiokafka.Consumer):
         positions = {tp: offset for tp, offset in positions.items() if tp in assigned}
         self._sought(positions)
         for tp, offset in positions.items():
-            self._thread.seek(tp, offset)
+            self._seek_soon(tp, offset)
             self.expected[tp] = offset
+
+    def _seek_soon(self, tp: TP, offset: int) -> None:
+        """Seek in aiokafka's own thread, before anything asked of it after this call: a seek
+        from this thread raced its fetcher, which crashed on a partition's records deleted
+        under it (KeyError in `fetched_records`)."""
+        self._thread.thread_loop.call_soon_threadsafe(self._seek_there, tp, offset)
+
+    def _seek_there(self, tp: TP, offset: int) -> None:
+        try:
+            self._thread.seek(tp, offset)
+        except IllegalStateError:
+            pass  # no longer assigned here: nothing to read again
+
+    async def _seek(self, partition: TP, offset: int) -> None:
+        self._seek_soon(partition, offset)
 
     async def perform_seek(self) -> None:
         self.epoch += 1
@@ -174,7 +190,7 @@ class Consumer(faust_aiokafka.Consumer):
         for tp, first in missed.items():
             if tp in assigned:
                 again = self.sought_to[tp] if self.sought.get(tp) != sought.get(tp) else self.expected.get(tp, first)
-                self._thread.seek(tp, again)
+                self._seek_soon(tp, again)
 
 
 class Producer(faust_aiokafka.Producer):
