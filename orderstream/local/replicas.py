@@ -32,18 +32,22 @@ def partitions(root: Path) -> Iterator[tuple[str, str, str, int, Path]]:
                 yield datadir.parts[-3], datadir.parts[-2], match[1], int(match[2]), path
 
 
-async def changelog(settings: Settings, topic: str, partition: int) -> list[tuple[int, bytes, bytes | None]]:
+async def changelogs(settings: Settings, wanted: set[tuple[str, int]]
+                     ) -> dict[tuple[str, int], list[tuple[int, bytes, bytes | None]]]:
+    """Every record of these changelog partitions, by (topic, partition), read by one consumer."""
     consumer = AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **client_kwargs(settings))
     await consumer.start()
     try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end, records = (await consumer.end_offsets([tp]))[tp], []
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000)
-            records += [(r.offset, r.key, r.value) for r in batch.get(tp, []) if r.offset < end]
-        return records
+        tps = [TopicPartition(topic, partition) for topic, partition in sorted(wanted)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends, records = await consumer.end_offsets(tps), {tp: [] for tp in tps}
+        pending = {tp for tp in tps if ends[tp] > 0}
+        while pending:
+            for tp, batch in (await consumer.getmany(*pending, timeout_ms=1000)).items():
+                records[tp] += [(r.offset, r.key, r.value) for r in batch if r.offset < ends[tp]]
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+        return {(tp.topic, tp.partition): found for tp, found in records.items()}
     finally:
         await consumer.stop()
 
@@ -66,17 +70,17 @@ def compare(held: dict[bytes, bytes], records: list[tuple[int, bytes, bytes | No
 
 
 def check(root: Path, settings: Settings) -> list[Violation]:
-    found, cache = [], {}
-    for replica, context, table, partition, path in partitions(root):
-        topic = topics.changelog(settings, context, table)
-        if (topic, partition) not in cache:
-            cache[topic, partition] = asyncio.run(changelog(settings, topic, partition))
+    found, stored = [], list(partitions(root))
+    wanted = {(topics.changelog(settings, context, table), partition)
+              for _, context, table, partition, _ in stored}
+    logs = asyncio.run(changelogs(settings, wanted)) if wanted else {}
+    for replica, context, table, partition, path in stored:
         db = Rdict(str(path), access_type=AccessType.read_only())
         try:
-            held = dict(db.items())
+            rows_held = dict(db.items())
         finally:
             db.close()
-        applied, rows, wrong = compare(held, cache[topic, partition])
+        applied, rows, wrong = compare(rows_held, logs[topics.changelog(settings, context, table), partition])
         if wrong:
             found.append(Violation("replica-table", f"{replica} {table}[{partition}]",
                                    f"{len(wrong)} of {rows} rows differ from the changelog up to "

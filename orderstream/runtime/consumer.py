@@ -49,20 +49,20 @@ class Consumer(faust_aiokafka.Consumer):
         self.sought_to.update(positions)
 
     def refetch(self, positions: Mapping[TP, int]) -> None:
-        """Fetch these partitions again from these offsets, at once (no await: nothing fetched
-        at the old position can be handed over in between)."""
+        """Fetch these partitions (those still assigned here) again from these offsets."""
         assigned = self.assignment()
-        positions = {tp: offset for tp, offset in positions.items() if tp in assigned}
-        self._sought(positions)
         for tp, offset in positions.items():
-            self._seek_soon(tp, offset)
-            self.expected[tp] = offset
+            if tp in assigned:
+                self._seek_now(tp, offset)
 
-    def _seek_soon(self, tp: TP, offset: int) -> None:
-        """Seek in aiokafka's own thread, before anything asked of it after this call: a seek
-        from this thread raced its fetcher, which crashed on a partition's records deleted
-        under it (KeyError in `fetched_records`)."""
+    def _seek_now(self, tp: TP, offset: int) -> None:
+        """Seek, counted (see _drain_messages), in aiokafka's own thread, where it runs before
+        anything asked of that thread after this call. Made from this thread, as Faust made it,
+        a seek raced the fetcher, which crashed on records deleted under it (KeyError in
+        `fetched_records`)."""
+        self._sought({tp: offset})
         self._thread.thread_loop.call_soon_threadsafe(self._seek_there, tp, offset)
+        self.expected[tp] = offset
 
     def _seek_there(self, tp: TP, offset: int) -> None:
         try:
@@ -70,8 +70,8 @@ class Consumer(faust_aiokafka.Consumer):
         except IllegalStateError:
             pass  # no longer assigned here: nothing to read again
 
-    async def _seek(self, partition: TP, offset: int) -> None:
-        self._seek_soon(partition, offset)
+    async def _seek(self, partition: TP, offset: int) -> None:  # Faust's `seek` comes here
+        self._seek_now(partition, offset)
 
     async def perform_seek(self) -> None:
         self.epoch += 1
@@ -80,11 +80,6 @@ class Consumer(faust_aiokafka.Consumer):
         self._sought(sought)
         self.expected.clear()
         self.expected.update(sought)
-
-    async def seek(self, partition: TP, offset: int) -> None:
-        self._sought({partition: offset})
-        await super().seek(partition, offset)
-        self.expected[partition] = offset
 
     async def seek_wait(self, partitions: Any) -> None:
         """Table recovery seeks changelog partitions here (a standby's too, when it becomes
@@ -186,11 +181,8 @@ class Consumer(faust_aiokafka.Consumer):
         """Seek each partition with records not handed over to where reading must go on: a
         partition sought since the fetch to that seek's offset (re-stated: a fetch made after
         it may have been dropped here), any other to the first record it did not hand over."""
-        assigned = self.assignment()
-        for tp, first in missed.items():
-            if tp in assigned:
-                again = self.sought_to[tp] if self.sought.get(tp) != sought.get(tp) else self.expected.get(tp, first)
-                self._seek_soon(tp, again)
+        self.refetch({tp: self.sought_to[tp] if self.sought.get(tp) != sought.get(tp)
+                      else self.expected.get(tp, first) for tp, first in missed.items()})
 
 
 class Producer(faust_aiokafka.Producer):
