@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     group_instance_id: str = Field("", pattern=r"^[A-Za-z0-9._-]*$", max_length=200)
     liveness_stall_seconds: float = Field(60.0, ge=5, le=3600)
     actor_batch_max: int = Field(500, ge=1, le=10_000)  # commands an actor takes in one step at most
+    producer_linger_ms: int = Field(2, ge=0, le=1000)  # a worker's sends wait this long to share a request
 
     saga_mode: SagaMode = SagaMode.orchestration
     step_timeout_seconds: float = Field(10.0, gt=0, le=3600)
