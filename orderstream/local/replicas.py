@@ -70,19 +70,19 @@ def compare(held: dict[bytes, bytes], records: list[tuple[int, bytes, bytes | No
 
 
 def check(root: Path, settings: Settings) -> list[Violation]:
-    found, stored = [], list(partitions(root))
-    wanted = {(topics.changelog(settings, context, table), partition)
-              for _, context, table, partition, _ in stored}
-    logs = asyncio.run(changelogs(settings, wanted)) if wanted else {}
-    for replica, context, table, partition, path in stored:
+    found = []
+    stored = [(replica, table, (topics.changelog(settings, context, table), partition), path)
+              for replica, context, table, partition, path in partitions(root)]
+    logs = asyncio.run(changelogs(settings, {log for _, _, log, _ in stored})) if stored else {}
+    for replica, table, log, path in stored:
         db = Rdict(str(path), access_type=AccessType.read_only())
         try:
-            rows_held = dict(db.items())
+            held = dict(db.items())
         finally:
             db.close()
-        applied, rows, wrong = compare(rows_held, logs[topics.changelog(settings, context, table), partition])
+        applied, rows, wrong = compare(held, logs[log])
         if wrong:
-            found.append(Violation("replica-table", f"{replica} {table}[{partition}]",
+            found.append(Violation("replica-table", f"{replica} {table}[{log[1]}]",
                                    f"{len(wrong)} of {rows} rows differ from the changelog up to "
                                    f"offset {applied}, e.g. {', '.join(wrong[:3])}"))
     return found
