@@ -139,17 +139,21 @@ class ContextApp(faust.App):
                 await self.consumer.seek(tp, committed)
 
     def thawed(self) -> bool:
-        """Was this process frozen (SIGSTOP, a VM pause) for longer than its consumer session?
-        Then the group has given its partitions to another replica, which is processing them;
+        """Was this process frozen (SIGSTOP, a VM pause) for long enough to lose its group
+        membership? The group drops a member whose last heartbeat (sent every heartbeat interval
+        from the consumer's own thread) is a session old, so a freeze a heartbeat interval short
+        of the session may have cost it its partitions. Another replica is processing them then;
         what this one still holds in memory is stale, and whatever it sends now would be a
-        zombie's second answer. It must not send anything: it exits at once, and its
-        supervisor starts it again clean (a paused replica was also seen never to rejoin)."""
+        zombie's second answer. It must not send anything: it exits at once, and its supervisor
+        starts it again clean (a paused replica was also seen never to rejoin). Asked on a
+        timer, before every table write and before every request its producer sends."""
         now = time.monotonic()
         frozen, self.ticked = now - (self.ticked or now), now
-        if frozen < self.conf.broker_session_timeout:
+        limit = self.conf.broker_session_timeout - self.conf.broker_heartbeat_interval - 1
+        if frozen < limit:
             return False
-        log.error("%s: this process was frozen for %.0fs, past the %.0fs consumer session: its "
-                  "partitions are another replica's now; exiting to start again clean",
+        log.error("%s: this process was frozen for %.0fs, long enough to lose its %.0fs consumer "
+                  "session: its partitions are another replica's now; exiting to start again clean",
                   self.context, frozen, self.conf.broker_session_timeout)
         logging.shutdown()
         os._exit(75)
