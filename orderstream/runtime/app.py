@@ -138,7 +138,7 @@ class ContextApp(faust.App):
                 self.stuck_since[tp] = (committed, now)
                 await self.consumer.seek(tp, committed)
 
-    def thawed(self) -> bool:
+    def thawed(self, tick: bool = True) -> bool:
         """Was this process frozen (SIGSTOP, a VM pause) for long enough to lose its group
         membership? The group drops a member whose last heartbeat (sent every heartbeat interval
         from the consumer's own thread) is a session old, so a freeze a heartbeat interval short
@@ -146,9 +146,13 @@ class ContextApp(faust.App):
         what this one still holds in memory is stale, and whatever it sends now would be a
         zombie's second answer. It must not send anything: it exits at once, and its supervisor
         starts it again clean (a paused replica was also seen never to rejoin). Asked on a
-        timer, before every table write and before every request its producer sends."""
+        timer and before every table write, which both move the clock on (`tick`), and before
+        every request its producer sends, which does not: the producer starts sending while the
+        worker starts, long before the timer runs."""
         now = time.monotonic()
-        frozen, self.ticked = now - (self.ticked or now), now
+        frozen = now - (self.ticked or now)
+        if tick:
+            self.ticked = now
         limit = self.conf.broker_session_timeout - self.conf.broker_heartbeat_interval - 1
         if frozen < limit:
             return False

@@ -203,7 +203,7 @@ class Producer(faust_aiokafka.Producer):
 
     async def on_start(self) -> None:
         await super().on_start()
-        fence(self._producer.client, self.app.thawed)
+        fence(self._producer.client, lambda: self.app.thawed(tick=False))
 
     def send_soon(self, fut: Any) -> None:
         self.unsent.add(fut)
@@ -217,7 +217,8 @@ class Producer(faust_aiokafka.Producer):
 
 
 def fence(client: AIOKafkaClient, thawed: Callable[[], object]) -> None:
-    """Ask `thawed` (ContextApp.thawed) before every request this client sends.
+    """Ask `thawed` (ContextApp.thawed, not moving its clock) before every request this client
+    sends.
 
     Woken from a freeze, a process may first run its producer's sender, which hands Kafka the
     records queued before the freeze: a zombie's table rows and events, landing after those of
