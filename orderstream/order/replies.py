@@ -164,6 +164,10 @@ def cancel(cause: Message, state: Order, reason: str) -> list[Message]:
     if "shipment" not in state.done and "cancel_shipment" not in state.undo:
         # no label yet (none, or the carrier has not answered: a slow carrier must not hold
         # the refund): everything is undone at once, the label cancelled by key
+        if state.policy.mode == "choreography":
+            # the contexts go on without the order: a charge landing after the cancel makes the
+            # shipment context schedule a label. Cancelled now, the shipment refuses it (bug 6)
+            undo = tuple(dict.fromkeys((*undo, "cancel_shipment")))
         return [cancelled(cause, state, reason, undo)]
     return [derive(cause, CompensationRequested, order_id=state.order_id,
                    customer_id=state.customer_id, undo=("cancel_shipment",), reason=reason,
