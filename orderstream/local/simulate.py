@@ -139,6 +139,8 @@ class Simulation:
     queue: deque[tuple[Message, Decider | None, str]] = field(default_factory=deque)
     hold: Callable[[Message], bool] = lambda message: False
     held: list[Message] = field(default_factory=list)
+    hold_replies: Callable[[Message], bool] = lambda message: False  # an event on its way to the order
+    held_replies: list[tuple[Message, Decider, str]] = field(default_factory=list)
     seen: set[tuple[str, str, str]] = field(default_factory=set)  # (decider, key, message id)
     sagas: dict[str, Saga] = field(init=False)
 
@@ -159,6 +161,9 @@ class Simulation:
             if decider is None and self.hold(message):
                 self.held.append(message)  # a command stuck in flight, released later
                 continue
+            if decider is not None and self.hold_replies(message):
+                self.held_replies.append((message, decider, key))  # a reply that comes late
+                continue
             target = decider or decider_for(message.context, message)
             if (target.name, key, message.message_id) in self.seen:
                 continue  # applied from another record before: a duplicate
@@ -169,7 +174,9 @@ class Simulation:
 
     def release_held(self) -> "Simulation":
         held, self.held = self.held, []
-        self.hold = lambda message: False
+        self.hold = self.hold_replies = lambda message: False
+        self.queue.extend(self.held_replies)
+        self.held_replies = []
         return self.send(*held).run()
 
     def state(self, decider: Decider | str, key: str) -> Any:

@@ -56,6 +56,14 @@ def undo_for(done: tuple[Step, ...], in_flight: Step | None) -> tuple[Compensati
     return tuple(dict.fromkeys(undo))
 
 
+def undo_all(done: tuple[Step, ...]) -> tuple[Compensation, ...]:
+    """What a cancel undoes in choreography, where the contexts go on without the order: every
+    step done, and every other one as if in flight. The reservation the order waits for may be
+    made, then charged, and the charge may schedule a label, none of which it has heard of yet;
+    each of these compensations is idempotent, and a no-op where nothing happened."""
+    return tuple(UNDO_DONE[step] if step in done else UNDO_IN_FLIGHT[step] for step in FLOW)
+
+
 def deadline(policy: SagaPolicy, start: datetime, attempt: int, *salt: str) -> datetime:
     """start + timeout, plus from the 2nd attempt on min(cap, base·2^(n-2)) + jitter < base.
 

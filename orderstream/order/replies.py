@@ -20,7 +20,7 @@ from orderstream.contracts.shipment import (ShipmentCancelled, ShipmentCreated,
                                             ShipmentFailed, ShipmentRejected)
 from orderstream.order.state import Order
 from orderstream.order.flow import (CANCELLABLE, FLOW, FAILED_STATUS, STATUS_WHILE, TIMED,
-                                   UNDO_DONE, deadline, next_step, undo_for)
+                                   UNDO_DONE, deadline, next_step, undo_all, undo_for)
 
 STEP_REPLIES = (ItemsAvailable, ItemsUnavailable, ItemsReserved, AccountValid, AccountInvalid,
                 PaymentSucceeded, PaymentFailed, PaymentAlreadyProcessed, ShipmentCreated,
@@ -164,10 +164,8 @@ def cancel(cause: Message, state: Order, reason: str) -> list[Message]:
     if "shipment" not in state.done and "cancel_shipment" not in state.undo:
         # no label yet (none, or the carrier has not answered: a slow carrier must not hold
         # the refund): everything is undone at once, the label cancelled by key
-        if state.policy.mode == "choreography":
-            # the contexts go on without the order: a charge landing after the cancel makes the
-            # shipment context schedule a label. Cancelled now, the shipment refuses it (bug 6)
-            undo = tuple(dict.fromkeys((*undo, "cancel_shipment")))
+        if state.policy.mode == "choreography":  # every step, as if in flight (bugs 6, 13)
+            undo = undo_all(state.done)
         return [cancelled(cause, state, reason, undo)]
     return [derive(cause, CompensationRequested, order_id=state.order_id,
                    customer_id=state.customer_id, undo=("cancel_shipment",), reason=reason,

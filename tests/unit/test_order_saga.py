@@ -273,3 +273,19 @@ def test_saga_functions_event_in_commands_out():
     assert types(choreograph(cancel)) == types(orchestrate(cancel, state)) == [
         "ReleaseReservation", "CancelPayment", "CancelShipment"]
     assert choreograph(cancel)[1].payment_id == payment_id_for("o1")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_charge_caused_after_a_pending_cancel_whose_outcome_was_not_seen_is_given_back(mode):
+    """README, bug 13 (10,000-order choreography chaos run): cancelled while the reservation was
+    in flight, the order undid the reservation only; the reservation then landed and caused a
+    charge, whose answer was lost (gateway slow, circuit open). Nobody asked again: the gateway
+    kept the money of a Cancelled order."""
+    ports = Ports(unseen=lambda event: event.type == "GatewayChargeRequested")
+    sim = world(mode, ports=ports, hold_replies=lambda m: m.type == "ItemsReserved")  # heard late
+    place(sim, **CARD)
+    sim.send(msg(CancelOrder, order_id="o1", reason="changed my mind")).run()
+    sim.release_held()
+    assert outcome(sim) == ("Cancelled", (), (5, 0, 0), 10_000)
+    assert ports.kept(payment_id_for("o1")) == 0 and no_label(sim)
+    books_balance(sim)
