@@ -289,3 +289,15 @@ def test_a_charge_caused_after_a_pending_cancel_whose_outcome_was_not_seen_is_gi
     assert outcome(sim) == ("Cancelled", (), (5, 0, 0), 10_000)
     assert ports.kept(payment_id_for("o1")) == 0 and no_label(sim)
     books_balance(sim)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap (README, bug 14): in choreography a reply that "
+                   "overtakes an earlier step's reply is taken as a late success and undone")
+def test_a_payment_reply_that_overtakes_the_reservation_reply_still_ships_in_choreography():
+    """CI (test_saga.py, choreography): the catalog's ItemsReserved reached order.commands after
+    the PaymentSucceeded it had caused; the order, still Pending, refunded the payment and
+    released the stock of an order that was going well."""
+    sim = world("choreography", hold_replies=lambda m: m.type == "ItemsReserved")
+    place(sim)
+    sim.release_held()
+    assert outcome(sim)[0] == "Preparing"
