@@ -52,6 +52,8 @@ def on_reply(reply: Reply, state: Order) -> list[Message]:
     if step in state.done:
         return [_progressed(reply, state, step, {}, restate=True)] if _last(state, step) else []
     if step != state.step:
+        if ok and _overtook(state, step):
+            return []
         return _late(reply, state, step) if ok else []
     return _progress(reply, state, step, detail) if ok else _fail(reply, state, step, detail)
 
@@ -91,6 +93,17 @@ def classify(reply: Message) -> tuple[Step, bool, dict[str, Any]]:
         case ShipmentDelivered():
             return "delivery", True, {}
     raise TypeError(f"not a step reply: {type(reply).__name__}")
+
+
+def _overtook(state: Order, step: Step) -> bool:
+    """In choreography a success for a step after the one the order waits for was caused by
+    that one's success, whose reply it overtook (Kafka orders nothing across producers): the
+    order is going well, so it is not undone (README, bug 14). It is not kept either: the
+    order asks for it again when the step it reaches times out, and the answer restates it
+    (PaymentAlreadyProcessed, a shipment's ShipmentCreated)."""
+    return (state.policy.mode == "choreography" and state.step in FLOW and step in FLOW
+            and FLOW.index(step) > FLOW.index(state.step)
+            and state.status == STATUS_WHILE[state.step])
 
 
 def _progress(reply: Message, state: Order, step: Step, refs: dict[str, Any]) -> list[Message]:
