@@ -4,8 +4,10 @@ It does what the runtime does, minus Kafka: a command goes to the decider of its
 its key; each emitted event is folded into the state, routed to its reply consumers, and
 handed to `react` and to the saga. Tests drive it; a demo could too. Redeliveries of the same
 record are simulated by `redeliver(message) -> bool` (deterministic: the caller decides) and
-decided again; a message an aggregate applied before, arriving as a new record, is answered
-with nothing, as the runtime does (runtime/store.py).
+decided again. `lose(message) -> bool` is a crash after the step's events reached Kafka and
+before its row did (the runtime never sends a row before what its step caused): the row stays as
+it was, and the record is decided again on it and sends the same messages again. A message an aggregate applied before, arriving as a new
+record, is answered with nothing, as the runtime does (runtime/store.py).
 """
 
 from collections import deque
@@ -132,6 +134,7 @@ class Simulation:
     mode: str = "orchestration"
     ports: Port = field(default_factory=Ports)
     redeliver: Callable[[Message], bool] = lambda message: False
+    lose: Callable[[Message], bool] = lambda message: False  # a crash: the events land, the row not
     states: dict[tuple[str, str], Any] = field(default_factory=dict)
     events: list[Message] = field(default_factory=list)
     sent: list[Message] = field(default_factory=list)  # every command: a test's, a saga's, a port's
@@ -167,6 +170,8 @@ class Simulation:
             target = decider or decider_for(message.context, message)
             if (target.name, key, message.message_id) in self.seen:
                 continue  # applied from another record before: a duplicate
+            if self.lose(message):  # then the same record again, on the row as it was
+                self._handle(target, key, message, keep=False)
             self._handle(target, key, message)
             if self.redeliver(message):
                 self._handle(target, key, message)
@@ -190,14 +195,17 @@ class Simulation:
                                                  str(state.attempt)))
         return self.send(command).run() if command else self
 
-    def _handle(self, decider: Decider, key: str, message: Message) -> None:
+    def _handle(self, decider: Decider, key: str, message: Message, keep: bool = True) -> None:
         state = self.states.get((decider.name, key)) or decider.initial(key)
         emitted, after = decider.apply(message, state)
-        if after != state:
-            self.seen.add((decider.name, key, message.message_id))
-        state = self.states[(decider.name, key)] = after
+        if keep:
+            if after != state:
+                self.seen.add((decider.name, key, message.message_id))
+            self.states[(decider.name, key)] = after
+        state = after
         folded = [message] if isinstance(message, decider.folds) else []  # a read model's input
-        self.journal.extend((decider.name, key, event) for event in [*folded, *emitted])
+        if keep:  # what the row was folded from (a lost row's events are sent, not folded)
+            self.journal.extend((decider.name, key, event) for event in [*folded, *emitted])
         for event in emitted:
             self._publish(decider, event, state)
 

@@ -1,13 +1,15 @@
-"""The one actor loop: take the commands ready -> load -> decide -> write rows -> send -> ack.
+"""The one actor loop: take the commands ready -> load -> decide -> send -> write rows -> ack.
 
 A context's aggregates live in Faust tables (RocksDB + changelog) keyed by aggregate id, which
 is also the Kafka key of its command topic, so one partition — one agent with concurrency=1 —
 processes each aggregate's messages serially. The agent takes every command ready (up to
 ORDERSTREAM_ACTOR_BATCH_MAX, never waiting for more), decides a partition's commands in order on
-states kept in memory, writes each touched row once, sends the events and commands they cause,
-and only then acknowledges the records. Faust flushes the producer before committing the offsets,
-so a crash in between means redelivery, and the deciders answer a redelivery with the original
-outcome.
+states kept in memory, sends the events and commands they cause, writes each touched row once
+(its changelog record held back until Kafka has those messages), and only then acknowledges the
+records. Faust flushes the producer before committing the offsets, so a crash anywhere in between
+means redelivery: on the changelog as it was (decided again, the same messages sent again), or
+on the rows written (the deciders answer with the original outcome, or with nothing when it was
+sent already).
 """
 
 import asyncio
@@ -294,7 +296,16 @@ class ActorSystem:
                                              last.message.offset + 1)
 
     async def _write(self, rows: "Rows", out: list) -> None:
-        self.app.thawed()  # a zombie back from a freeze exits here, before it writes or sends
+        """Send what the batch caused, then write the rows, whose changelog records the
+        producer holds back until Kafka has acknowledged all of it (`Gate` in
+        runtime/consumer.py): a crash in between leaves the changelog as it was, and the
+        redelivered commands are decided on it again and send the same messages (same ids).
+        Rows first lost a failed order's events for good (README, bug 15)."""
+        self.app.thawed()  # a zombie back from a freeze exits here, before it sends or writes
+        acks = [await self.topic(name).send(key=key.encode(), value=encode(message),
+                                            headers=headers(message, parent))
+                for name, key, message, parent in out]
+        self.app.producer.hold(acks)
         rows.write()
         if self.metrics.census.stores:
             for name, old, new in rows.moves():
@@ -303,9 +314,6 @@ class ActorSystem:
             for future in self.watchers[row]:
                 if not future.done():
                     future.set_result(None)
-        for name, key, message, parent in out:
-            await self.topic(name).send(key=key.encode(), value=encode(message),
-                                        headers=headers(message, parent))
 
     async def _park(self, event: EventT, error: BaseException) -> None:
         self.metrics.deadletters.labels(self.context, event.message.topic, type(error).__name__).inc()

@@ -24,6 +24,9 @@ what it had fetched (runtime/tables.py).
 
 import asyncio
 import logging
+import os
+from collections import deque
+from functools import partial
 from typing import Any, Callable, Mapping
 
 from aiokafka import AIOKafkaClient
@@ -200,20 +203,72 @@ class Producer(faust_aiokafka.Producer):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.unsent: set[asyncio.Future] = set()
+        self.gate = Gate(super().send_soon, lost=self._lost)
 
     async def on_start(self) -> None:
         await super().on_start()
         fence(self._producer.client, lambda: self.app.thawed(tick=False))
 
+    def hold(self, acks: list[asyncio.Future]) -> None:
+        """The table writes from now on wait until Kafka has acknowledged `acks`: what the
+        batch that makes them caused (runtime/actor.py, `_write`)."""
+        self.gate.hold(acks)
+
     def send_soon(self, fut: Any) -> None:
         self.unsent.add(fut)
         fut.add_done_callback(self.unsent.discard)
-        super().send_soon(fut)
+        self.gate.send(fut)
+
+    def _lost(self, error: BaseException) -> None:
+        """Kafka refused what a batch caused (its delivery timed out): the batch's rows must not
+        reach the changelog, and its commands must be read again. Only a restart does both."""
+        log.error("a batch's messages were not delivered (%r): exiting to read its commands "
+                  "again", error)
+        logging.shutdown()
+        os._exit(75)
 
     async def flush(self) -> None:
         await super().flush()
         while self.unsent:
             await asyncio.wait(list(self.unsent))
+
+
+class Gate:
+    """Holds table writes back until the messages of the batch that made them are in Kafka.
+
+    A row's changelog record that lands before its batch's events and commands, followed by a
+    crash, loses those for good: the redelivered command meets a row that has moved on (README,
+    bug 15). Held here, a crash leaves the changelog as it was, and the redelivery decides again
+    on it and sends the same messages. The actor loop does not wait: rows are written to RocksDB
+    at once and read by the next batch; only their changelog records wait, in the order written.
+    A batch that sends nothing holds nothing of its own, but its writes queue behind those
+    held before them."""
+
+    def __init__(self, send: Callable[[Any], None], lost: Callable[[BaseException], None]):
+        self._send, self._lost = send, lost
+        self.groups: deque[list] = deque()  # [acknowledgements awaited, writes held], oldest first
+
+    def hold(self, acks: list[asyncio.Future]) -> None:
+        if acks:
+            group = [len(acks), []]
+            self.groups.append(group)
+            for ack in acks:
+                ack.add_done_callback(partial(self._acked, group))
+
+    def send(self, write: Any) -> None:
+        if self.groups:
+            self.groups[-1][1].append(write)
+        else:
+            self._send(write)
+
+    def _acked(self, group: list, ack: asyncio.Future) -> None:
+        if ack.cancelled() or ack.exception() is not None:
+            self._lost(ack.exception() if not ack.cancelled() else asyncio.CancelledError())
+            return
+        group[0] -= 1
+        while self.groups and self.groups[0][0] == 0:
+            for write in self.groups.popleft()[1]:
+                self._send(write)
 
 
 def fence(client: AIOKafkaClient, thawed: Callable[[], object]) -> None:

@@ -54,8 +54,25 @@ def command(action, mode):
        st.lists(st.booleans(), min_size=64, max_size=64), st.booleans())
 def test_invariants_hold_under_redelivery(acts, mode, coin, gateway_ok):
     flips = iter(coin * 1000)
-    sim = Simulation(mode=mode, redeliver=lambda m: next(flips),
-                     ports=Ports(carrier_accepts=gateway_ok))
+    play(acts, Simulation(mode=mode, redeliver=lambda m: next(flips),
+                          ports=Ports(carrier_accepts=gateway_ok)))
+
+
+@FAST
+@given(actions(), st.sampled_from(["orchestration", "choreography"]),
+       st.lists(st.booleans(), min_size=64, max_size=64), st.booleans())
+def test_a_step_whose_row_a_crash_lost_is_decided_again_and_changes_nothing(acts, mode, coin, gateway_ok):
+    """A worker killed after a step's events reached Kafka and before its row did (the runtime
+    holds rows back until then: README, bug 15). The redelivered record is decided again on the
+    row as it was and sends the same messages again: every consumer and the books take them
+    once, and each row is what its aggregate's events (those of the second try) explain."""
+    flips = iter(coin * 1000)
+    play(acts, Simulation(mode=mode, lose=lambda m: next(flips),
+                          ports=Ports(carrier_accepts=gateway_ok)))
+
+
+def play(acts, sim):
+    """Stock two products and fund an account, run the actions, check the invariants."""
     received = {"p1": 3, "p2": 1}
     sim.send(*[msg(RegisterProduct, product_id=p, sku=p, name=p, price=700, currency="EUR",
                    on_hand=n) for p, n in received.items()],
@@ -63,7 +80,7 @@ def test_invariants_hold_under_redelivery(acts, mode, coin, gateway_ok):
              msg(CreditAccount, account_id="a1", amount=2000, currency="EUR", reason="t",
                  credit_id="t0")).run()
     for act in acts:
-        sim.send(command(act, mode)).run()
+        sim.send(command(act, mode=sim.mode)).run()
         if act[0] == "stock":
             product = sim.state("products", act[1])
             received[act[1]] = product.on_hand + product.reserved + product.shipped
