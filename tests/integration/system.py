@@ -60,6 +60,12 @@ class System:
     def balance(self, account_id: str) -> int:
         return self.state("account", f"/accounts/{account_id}")["balance"]
 
+    def opened(self, account_id: str) -> int | None:
+        """The balance once the account worker has the account (its POST answered 202 before
+        the command was processed), None before."""
+        status, body = get(f"{self.url('account')}/accounts/{account_id}", headers=self.headers)
+        return body["balance"] if status == 200 else None
+
 
 def start_simulator(tmp_path) -> tuple[subprocess.Popen, str]:
     port = free_port()

@@ -133,7 +133,7 @@ def test_an_order_can_be_cancelled_the_moment_it_is_accepted(workers, simulator,
                         ORDERSTREAM_CARRIER_URL=simulator)
     shop.product("cup", 20, price=700)
     shop.account("zoe", 100_000)
-    eventually(lambda: shop.balance("zoe") if get(shop.url("catalog") + "/products/cup")[0] == 200 else 0,
+    eventually(lambda: shop.opened("zoe") if get(shop.url("catalog") + "/products/cup")[0] == 200 else 0,
                lambda balance: balance == 100_000)
     orders = shop.url("order")
     cancelled = []

@@ -66,7 +66,7 @@ def test_every_accepted_order_survives_repeated_kills_of_the_order_worker(worker
                         ORDERSTREAM_CARRIER_URL=simulator)
     shop.product("bolt", 100_000, price=PRICE)
     shop.account("crash", 10_000_000)
-    eventually(lambda: shop.balance("crash") if get(f"{shop.url('catalog')}/products/bolt")[0] == 200 else 0,
+    eventually(lambda: shop.opened("crash") if get(f"{shop.url('catalog')}/products/bolt")[0] == 200 else 0,
                lambda balance: balance == 10_000_000)
 
     order = shop.workers["order"]
@@ -106,7 +106,7 @@ def test_every_accepted_order_survives_a_rebalance_storm(workers, simulator):
                         ORDERSTREAM_GATEWAY_URL=simulator, ORDERSTREAM_CARRIER_URL=simulator)
     shop.product("bolt", 100_000, price=PRICE)
     shop.account("crash", 10_000_000)
-    eventually(lambda: shop.balance("crash") if get(f"{shop.url('catalog')}/products/bolt")[0] == 200 else 0,
+    eventually(lambda: shop.opened("crash") if get(f"{shop.url('catalog')}/products/bolt")[0] == 200 else 0,
                lambda balance: balance == 10_000_000)
     steady = workers("order", replica="a", ORDERSTREAM_GATEWAY_URL=simulator, ORDERSTREAM_CARRIER_URL=simulator)
     # a dynamic member (no instance id): each time it joins or leaves, the group rebalances

@@ -21,11 +21,12 @@ def test_every_order_ends_right_and_the_books_balance(workers, simulator, mode):
     shop.product("ink", 5, price=400)
     shop.product("last", 1, price=1000)
     shop.product("dud", 5, price=DECLINED_AMOUNT)
-    for account, balance in {"rich": 100_000, "poor": 100, "racer1": 5000, "racer2": 5000,
-                             "canceller": 5000, "far": 5000}.items():
+    accounts = {"rich": 100_000, "poor": 100, "racer1": 5000, "racer2": 5000, "canceller": 5000,
+                "far": 5000}
+    for account, balance in accounts.items():
         shop.account(account, balance)
-    eventually(lambda: shop.balance("rich") if get(f"{shop.url('account')}/accounts/far")[0] == 200 else 0,
-               lambda b: b == 100_000)
+    for account, balance in accounts.items():
+        eventually(lambda a=account: shop.opened(a), lambda b, want=balance: b == want)
     eventually(lambda: get(f"{shop.url('catalog')}/products/last"), lambda r: r[0] == 200)
 
     orders = {
