@@ -6,8 +6,9 @@ handed to `react` and to the saga. Tests drive it; a demo could too. Redeliverie
 record are simulated by `redeliver(message) -> bool` (deterministic: the caller decides) and
 decided again. `lose(message) -> bool` is a crash after the step's events reached Kafka and
 before its row did (the runtime never sends a row before what its step caused): the row stays as
-it was, and the record is decided again on it and sends the same messages again. A message an aggregate applied before, arriving as a new
-record, is answered with nothing, as the runtime does (runtime/store.py).
+it was, and the record is decided again on it and sends the same messages again. A message an
+aggregate applied before, arriving as a new record, is answered with nothing, as the runtime
+does (runtime/store.py).
 """
 
 from collections import deque
@@ -198,16 +199,14 @@ class Simulation:
     def _handle(self, decider: Decider, key: str, message: Message, keep: bool = True) -> None:
         state = self.states.get((decider.name, key)) or decider.initial(key)
         emitted, after = decider.apply(message, state)
-        if keep:
+        if keep:  # a lost row's events are sent; nothing of the step is kept or journaled
             if after != state:
                 self.seen.add((decider.name, key, message.message_id))
             self.states[(decider.name, key)] = after
-        state = after
-        folded = [message] if isinstance(message, decider.folds) else []  # a read model's input
-        if keep:  # what the row was folded from (a lost row's events are sent, not folded)
+            folded = [message] if isinstance(message, decider.folds) else []  # a read model's input
             self.journal.extend((decider.name, key, event) for event in [*folded, *emitted])
         for event in emitted:
-            self._publish(decider, event, state)
+            self._publish(decider, event, after)
 
     def _publish(self, decider: Decider, event: Message, state: Any) -> None:
         self.events.append(event)

@@ -305,7 +305,7 @@ class ActorSystem:
         acks = [await self.topic(name).send(key=key.encode(), value=encode(message),
                                             headers=headers(message, parent))
                 for name, key, message, parent in out]
-        self.app.producer.hold(acks)
+        self.app.producer.gate.hold(acks)
         rows.write()
         if self.metrics.census.stores:
             for name, old, new in rows.moves():

@@ -209,11 +209,6 @@ class Producer(faust_aiokafka.Producer):
         await super().on_start()
         fence(self._producer.client, lambda: self.app.thawed(tick=False))
 
-    def hold(self, acks: list[asyncio.Future]) -> None:
-        """The table writes from now on wait until Kafka has acknowledged `acks`: what the
-        batch that makes them caused (runtime/actor.py, `_write`)."""
-        self.gate.hold(acks)
-
     def send_soon(self, fut: Any) -> None:
         self.unsent.add(fut)
         fut.add_done_callback(self.unsent.discard)
@@ -249,6 +244,8 @@ class Gate:
         self.groups: deque[list] = deque()  # [acknowledgements awaited, writes held], oldest first
 
     def hold(self, acks: list[asyncio.Future]) -> None:
+        """The writes from now on wait until Kafka has acknowledged `acks`, and every earlier
+        batch's."""
         if acks:
             group = [len(acks), []]
             self.groups.append(group)
@@ -262,8 +259,9 @@ class Gate:
             self._send(write)
 
     def _acked(self, group: list, ack: asyncio.Future) -> None:
-        if ack.cancelled() or ack.exception() is not None:
-            self._lost(ack.exception() if not ack.cancelled() else asyncio.CancelledError())
+        error = asyncio.CancelledError() if ack.cancelled() else ack.exception()
+        if error is not None:
+            self._lost(error)
             return
         group[0] -= 1
         while self.groups and self.groups[0][0] == 0:

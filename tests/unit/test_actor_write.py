@@ -77,7 +77,8 @@ def test_the_actor_sends_a_batchs_messages_before_its_rows_and_holds_the_rows_on
             def write(self):
                 gate.send("row")
 
-        actor = SimpleNamespace(app=SimpleNamespace(thawed=lambda: None, producer=gate),
+        actor = SimpleNamespace(app=SimpleNamespace(thawed=lambda: None,
+                                                   producer=SimpleNamespace(gate=gate)),
                                 topic=lambda name: Topic(), watchers={},
                                 metrics=SimpleNamespace(census=SimpleNamespace(stores={})))
         cancel = msg(CancelOrder, order_id="o1", reason="changed my mind")
