@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     # traces (runtime/tracing.py): off, OTLP over HTTP to a collector, or OTLP/JSON lines in a file
     tracing: Literal["off", "otlp", "file"] = "off"
     otlp_endpoint: str = Field("http://127.0.0.1:4318", pattern=r"^https?://\S+$")
+    otlp_protocol: Literal["http/json", "http/protobuf"] = "http/json"  # what the collector is sent
     tracing_file: Path = Path("var/traces.jsonl")
     tracing_sample_ratio: float = Field(1.0, ge=0, le=1)  # share of orders traced, by trace id
 

@@ -20,6 +20,7 @@ runs the OpenTelemetry SDK:
 import contextlib
 import json
 import os
+from json.encoder import encode_basestring_ascii as _q
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -65,13 +66,28 @@ def configure(settings: Settings, context: str) -> None:
     if settings.tracing == "file":
         processor = BatchSpanProcessor(FileExporter(settings.tracing_file), schedule_delay_millis=500)
     else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url(settings.otlp_endpoint)))
+        processor = BatchSpanProcessor(otlp_exporter(traces_url(settings.otlp_endpoint), settings.otlp_protocol))
     provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     _sampled = lambda trace_id: ratio.should_sample(None, trace_id, "root").decision.is_sampled()  # noqa: E731
     _enabled = True
+
+
+def otlp_exporter(url: str, protocol: str) -> SpanExporter:
+    """The SDK's OTLP/HTTP exporter (its retries, timeouts and OTEL_EXPORTER_OTLP_* headers). With
+    `http/json` it sends `otlp_json`: the SDK encodes protobuf only, at 5 times the CPU."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    if protocol == "http/protobuf":
+        return OTLPSpanExporter(endpoint=url)
+
+    class JsonExporter(OTLPSpanExporter):
+        def export(self, spans) -> SpanExportResult:
+            if self._shutdown or not self._client.export(otlp_json(spans)).success:
+                return SpanExportResult.FAILURE
+            return SpanExportResult.SUCCESS
+
+    return JsonExporter(endpoint=url, headers={"Content-Type": "application/json"})
 
 
 def traces_url(endpoint: str) -> str:
@@ -229,7 +245,7 @@ class FileExporter(SpanExporter):
     def export(self, spans) -> SpanExportResult:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, (json.dumps(otlp_json(spans), separators=(",", ":")) + "\n").encode())
+            os.write(fd, otlp_json(spans) + b"\n")
         finally:
             os.close(fd)
         return SpanExportResult.SUCCESS
@@ -241,54 +257,55 @@ class FileExporter(SpanExporter):
         return True
 
 
-def otlp_json(spans) -> dict:
-    """One OTLP/JSON export request, ids in hex, built straight from the SDK's spans (through
-    protobuf and its JSON printer it cost about 4 times as much CPU per span: 408 against
-    110 µs)."""
-    grouped: dict[tuple[int, int], tuple[Any, Any, list]] = {}
+def otlp_json(spans) -> bytes:
+    """One OTLP/JSON export request (ids in hex), written as text straight from the SDK's spans:
+    about 20 µs a span, against 80 building dicts for json.dumps, 100 for the SDK's protobuf
+    encoding, and 400 through protobuf and its JSON printer."""
+    groups: dict[int, tuple[Any, dict[int, tuple[Any, list[str]]]]] = {}
     for span in spans:
-        key = (id(span.resource), id(span.instrumentation_scope))
-        grouped.setdefault(key, (span.resource, span.instrumentation_scope, []))[2].append(_span_json(span))
-    resources: dict[int, dict] = {}
-    for resource, scope, items in grouped.values():
-        entry = resources.setdefault(id(resource), {"resource": {"attributes": _attributes(resource.attributes)},
-                                                    "scopeSpans": []})
-        entry["scopeSpans"].append({"scope": {"name": scope.name if scope else ""}, "spans": items})
-    return {"resourceSpans": list(resources.values())}
+        resource, scope = span.resource, span.instrumentation_scope
+        scopes = groups.setdefault(id(resource), (resource, {}))[1]
+        scopes.setdefault(id(scope), (scope, []))[1].append(_span_json(span))
+    return ('{"resourceSpans":[' + ",".join(
+        f'{{"resource":{{"attributes":[{_attributes(resource.attributes)}]}},"scopeSpans":['
+        + ",".join(f'{{"scope":{{"name":{_q(scope.name if scope else "")}}},"spans":[{",".join(items)}]}}'
+                   for scope, items in scopes.values()) + "]}"
+        for resource, scopes in groups.values()) + "]}").encode()
 
 
-def _span_json(span) -> dict:
+def _span_json(span) -> str:
     ctx, parent = span.context, span.parent
-    out = {"traceId": f"{ctx.trace_id:032x}", "spanId": f"{ctx.span_id:016x}", "name": span.name,
-           "kind": span.kind.value + 1, "startTimeUnixNano": str(span.start_time),
-           "endTimeUnixNano": str(span.end_time), "attributes": _attributes(span.attributes)}
-    if parent is not None and parent.is_valid:
-        out["parentSpanId"] = f"{parent.span_id:016x}"
+    text = (f'{{"traceId":"{ctx.trace_id:032x}","spanId":"{ctx.span_id:016x}",'
+            + (f'"parentSpanId":"{parent.span_id:016x}",' if parent is not None and parent.is_valid else "")
+            + f'"name":{_q(span.name)},"kind":{span.kind.value + 1},"startTimeUnixNano":"{span.start_time}",'
+            f'"endTimeUnixNano":"{span.end_time}","attributes":[{_attributes(span.attributes)}]')
     if span.events:
-        out["events"] = [{"timeUnixNano": str(e.timestamp), "name": e.name,
-                          "attributes": _attributes(e.attributes)} for e in span.events]
+        text += ',"events":[' + ",".join(
+            f'{{"timeUnixNano":"{e.timestamp}","name":{_q(e.name)},"attributes":[{_attributes(e.attributes)}]}}'
+            for e in span.events) + "]"
     if span.status.status_code is not StatusCode.UNSET:
-        out["status"] = {"code": span.status.status_code.value, "message": span.status.description or ""}
-    return out
+        text += f',"status":{{"code":{span.status.status_code.value},"message":{_q(span.status.description or "")}}}'
+    return text + "}"
 
 
-def _attributes(attributes) -> list[dict]:
-    return [{"key": key, "value": _any(value)} for key, value in (attributes or {}).items()]
+def _attributes(attributes) -> str:
+    return ",".join(f'{{"key":{_q(key)},"value":{_any(value)}}}' for key, value in (attributes or {}).items())
 
 
-_KINDS = {str: "stringValue", bool: "boolValue", float: "doubleValue"}
-
-
-def _any(value: Any) -> dict:
+def _any(value: Any) -> str:
     """An attribute value as OTLP/JSON writes it (64-bit integers as strings)."""
-    kind = _KINDS.get(type(value))
-    if kind is not None:
-        return {kind: value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, (list, tuple)):
-        return {"arrayValue": {"values": [_any(v) for v in value]}}
-    return {"stringValue": str(value)}
+    kind = type(value)
+    if kind is str:
+        return f'{{"stringValue":{_q(value)}}}'
+    if kind is bool:
+        return '{"boolValue":true}' if value else '{"boolValue":false}'
+    if kind is int:
+        return f'{{"intValue":"{value}"}}'
+    if kind is float:
+        return f'{{"doubleValue":{json.dumps(value)}}}'
+    if kind in (list, tuple):
+        return f'{{"arrayValue":{{"values":[{",".join(_any(v) for v in value)}]}}}}'
+    return f'{{"stringValue":{_q(str(value))}}}'
 
 
 def read_spans(path: Path) -> list[dict]:

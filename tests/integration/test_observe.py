@@ -10,8 +10,10 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import aiohttp
@@ -258,3 +260,66 @@ def urlopen_text(url: str) -> str:
 
     with urllib.request.urlopen(url, timeout=30) as response:
         return response.read().decode()
+
+
+@pytest.mark.parametrize("protocol,content_type", [("http/json", "application/json"),
+                                                   ("http/protobuf", "application/x-protobuf")])
+def test_a_worker_exports_its_spans_over_otlp_http_to_a_collector(env, protocol, content_type):
+    """`ORDERSTREAM_TRACING=otlp`, as the chart sets it: the spans reach a collector's OTLP/HTTP
+    endpoint as export requests that protobuf's own parser reads, named for the worker's service."""
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.path, self.headers["Content-Type"],
+                             self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    def parsed(kind: str, payload: bytes) -> ExportTraceServiceRequest:
+        if kind == "application/json":
+            return json_format.Parse(payload, ExportTraceServiceRequest())
+        return ExportTraceServiceRequest.FromString(payload)
+
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    start = worker_factory(env)
+    try:
+        catalog = start("catalog", ORDERSTREAM_TRACING="otlp", ORDERSTREAM_OTLP_PROTOCOL=protocol,
+                        ORDERSTREAM_OTLP_ENDPOINT=f"http://127.0.0.1:{collector.server_port}")
+        status, body = post(f"{catalog.url}/products", {"product_id": "lamp", "sku": "LAMP", "name": "lamp",
+                                                        "price": 990, "currency": "EUR", "on_hand": 3})
+        assert status == 202, body
+
+        def spans():
+            found = []
+            for path, kind, payload in list(received):
+                assert (path, kind) == ("/v1/traces", content_type)
+                for resource in parsed(kind, payload).resource_spans:
+                    service = {a.key: a.value.string_value for a in resource.resource.attributes}["service.name"]
+                    found += [(service, span) for scope in resource.scope_spans for span in scope.spans]
+            return found
+        exported = eventually(spans, lambda s: any(span.name == "catalog RegisterProduct" for _, span in s),
+                              timeout=30, interval=0.5)
+    finally:
+        start.stop_all()
+        collector.shutdown()
+
+    by_name = {span.name: span for _, span in exported}
+    assert {service for service, _ in exported} == {"orderstream-catalog"}
+    sent, step = by_name["catalog send RegisterProduct"], by_name["catalog RegisterProduct"]
+    assert step.trace_id == sent.trace_id and step.parent_span_id == sent.span_id
+    assert step.kind == step.SPAN_KIND_CONSUMER and step.end_time_unix_nano >= step.start_time_unix_nano > 0
+    attributes = {a.key: a.value for a in step.attributes}
+    assert attributes["orderstream.message_type"].string_value == "RegisterProduct"
+    assert attributes["orderstream.outcome"].string_value == "events"
+    assert attributes["messaging.kafka.offset"].int_value >= 0
+    assert list(attributes["orderstream.events"].array_value.values)[0].string_value == "ProductRegistered"
