@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from orderstream.bench.probes import OrderEvents
 
 Attempt = Callable[[int], Awaitable[tuple[float, str]]]
 """Places order i; returns the monotonic time it settled (or gave up) and its outcome."""
@@ -108,14 +107,15 @@ async def open_loop(offsets: Sequence[float], duration: float, attempt: Attempt,
 
 
 class Placer:
-    """An attempt that POSTs body i to /orders, then reads the order whenever an event of it
-    appears on `order.events` (and every `recheck` seconds regardless) until it is settled.
-    Each read costs the order worker about a millisecond; `reads` counts them."""
+    """An attempt that POSTs body i to /orders, then long-polls the order until it is settled
+    (`GET /orders/{id}?wait_for=settled`). The order worker answers when it writes the order's
+    row settled, so the bench costs it about one request per order, whatever the latency;
+    `reads` counts the requests."""
 
     def __init__(self, session: aiohttp.ClientSession, order_url: str, bodies: Sequence[dict], headers: dict,
-                 events: OrderEvents, give_up: float = 120.0, recheck: float = 5.0):
+                 give_up: float = 120.0, poll: float = 30.0):
         self.session, self.url, self.bodies, self.headers = session, order_url, bodies, headers
-        self.events, self.give_up, self.recheck = events, give_up, recheck
+        self.give_up, self.poll = give_up, poll
         self.reads = 0
         self.saga_mode: str | None = None  # as the order worker chose it (its settings, not ours)
 
@@ -125,24 +125,18 @@ class Placer:
             if response.status != 202:
                 return time.monotonic(), f"HTTP {response.status}"
             order_id = (await response.json())["order_id"]
-        changed = self.events.watch(order_id)
-        try:
-            while time.monotonic() < deadline:
-                changed.clear()
-                if (status := await self.settled(order_id)) is not None:
-                    return time.monotonic(), status
-                try:
-                    await asyncio.wait_for(changed.wait(), self.recheck)
-                except TimeoutError:
-                    pass
-            return time.monotonic(), UNSETTLED
-        finally:
-            self.events.forget(order_id)
+        while (left := deadline - time.monotonic()) > 0:
+            if (status := await self.settled(order_id, min(left, self.poll))) is not None:
+                return time.monotonic(), status
+        return time.monotonic(), UNSETTLED
 
-    async def settled(self, order_id: str) -> str | None:
-        """The order's status once it is settled, else None."""
+    async def settled(self, order_id: str, wait: float) -> str | None:
+        """The order's status once it is settled (waiting up to `wait` seconds), else None."""
         self.reads += 1
-        async with self.session.get(f"{self.url}/{order_id}", headers=self.headers) as response:
+        query = {"wait_for": "settled", "timeout": f"{wait:.1f}"}
+        async with self.session.get(f"{self.url}/{order_id}", params=query, headers=self.headers) as response:
             order = await response.json() if response.status == 200 else {}
+        if response.status != 200:  # 503: the worker is catching up on the order's partition
+            await asyncio.sleep(min(wait, 0.5))
         self.saga_mode = order.get("saga_mode", self.saga_mode)
         return order["status"] if order.get("settled") else None

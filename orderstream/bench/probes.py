@@ -1,7 +1,6 @@
 """What the bench reads from outside the system under test: every topic's end offsets and the
 CPU time of the processes (workers, simulator, broker, relays)."""
 
-import asyncio
 import os
 import resource
 from pathlib import Path
@@ -45,41 +44,6 @@ class Offsets:
         for partition, end in ends.items():
             totals[partition.topic] = totals.get(partition.topic, 0) + end
         return totals
-
-
-class OrderEvents:
-    """Wakes whoever waits on an order when an event of it lands on `order.events`, so the bench
-    re-reads an order when something happened to it instead of long-polling: a long poll costs
-    the order worker a state read every 50 ms (3.6 ms of CPU per waiting second, measured), which
-    at closed-loop latencies is most of that worker's CPU per order."""
-
-    def __init__(self, settings: Settings):
-        topic = settings.topic("order.events")
-        self.partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
-        self.consumer = AIOKafkaConsumer(**client_kwargs(settings))
-        self.waiting: dict[bytes, asyncio.Event] = {}
-
-    async def __aenter__(self) -> "OrderEvents":
-        await self.consumer.start()
-        self.consumer.assign(self.partitions)
-        await self.consumer.seek_to_end(*self.partitions)
-        self.reader = asyncio.create_task(self._read())
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self.reader.cancel()
-        await self.consumer.stop()
-
-    async def _read(self) -> None:
-        async for record in self.consumer:
-            if (event := self.waiting.get(record.key)) is not None:
-                event.set()
-
-    def watch(self, order_id: str) -> asyncio.Event:
-        return self.waiting.setdefault(order_id.encode(), asyncio.Event())
-
-    def forget(self, order_id: str) -> None:
-        self.waiting.pop(order_id.encode(), None)
 
 
 def stack_pids() -> dict[str, int]:

@@ -53,7 +53,7 @@ def table(result: dict) -> str:
             f"{sum(v for k, v in r['cpu_ms_per_order'].items() if k.startswith('relay-')):>12.2f}"
             for r in relays))
     lines.append(f"  {'(bench client':<14}{result['client_cpu_ms_per_order']:>8.2f})  "
-                 f"it read each order {result.get('reads_per_order', 0)} times (~1 ms of the order worker each)")
+                 f"it read each order {result.get('reads_per_order', 0)} times (long polls)")
     return "\n".join(lines)
 
 

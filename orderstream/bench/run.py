@@ -106,13 +106,12 @@ async def orderstream(options: Options, settings: Settings, token: str | None, o
     bodies = [workload.order_body(o) for o in orders]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     connector = aiohttp.TCPConnector(limit=0)
-    async with (aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=90)) as session,
-                probes.OrderEvents(settings) as events):
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=90)) as session:
         if options.progress:
             print(f"seeding {len(shop.prices)} products, {len(shop.customers)} customers and accounts",
                   file=sys.stderr)
         seeded = await workload.seed(session, options.host, shop, orders, headers)
-        place = load.Placer(session, workload.url("order", options.host) + "/orders", bodies, headers, events)
+        place = load.Placer(session, workload.url("order", options.host) + "/orders", bodies, headers)
         if options.warmup:
             await load.closed_loop(options.warmup, options.warmup, place,
                                    load.Progress("warm-up", options.warmup, quiet=not options.progress))
