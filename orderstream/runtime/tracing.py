@@ -299,11 +299,11 @@ def _any(value: Any) -> str:
         return f'{{"stringValue":{_q(value)}}}'
     if kind is bool:
         return '{"boolValue":true}' if value else '{"boolValue":false}'
-    if kind is int:
-        return f'{{"intValue":"{value}"}}'
+    if isinstance(value, int):  # an IntEnum too, as before
+        return f'{{"intValue":"{int(value)}"}}'
     if kind is float:
         return f'{{"doubleValue":{json.dumps(value)}}}'
-    if kind in (list, tuple):
+    if isinstance(value, (list, tuple)):
         return f'{{"arrayValue":{{"values":[{",".join(_any(v) for v in value)}]}}}}'
     return f'{{"stringValue":{_q(str(value))}}}'
 
