@@ -36,9 +36,8 @@ class Decider(Generic[S]):
     decide: Callable[[Any, S], list[Message]]
     evolve: Callable[[S, Any], S]
     entries: Entries | None = None
-    wake_at: Callable[[S], datetime | None] | None = None  # the seed's receive timeout: when the
-    # runtime should wake this aggregate up; kept in a table of its own, so a scan reads only
-    # aggregates waiting for something, not every aggregate ever stored
+    wakes: str | None = None  # the seed's receive timeout: the state's datetime field that says
+    # when the runtime should wake this aggregate up (None: not waiting)
     react: Callable[[Any], list[Message]] | None = None
     folds: tuple[type[Message], ...] = ()      # other contexts' events folded straight into the
     # state, appending no event of its own: a read model of them (a customer's order history)

@@ -113,6 +113,6 @@ orders = Decider[Order](
     commands=(CreateOrder, CancelOrder, RequestReturn, UpdateOrderStatus, StepDeadlinePassed,
               *REPLIES),
     state=Order, initial=lambda order_id: Order(order_id=order_id),
-    decide=decide, evolve=evolve, wake_at=lambda order: order.deadline)
+    decide=decide, evolve=evolve, wakes="deadline")
 
 DECIDERS = (orders,)

@@ -216,8 +216,6 @@ class ActorSystem:
             seen.pop(message.message_id, None)
             rows.put(decider, key, state, {**seen, message.message_id: offset}, before)
             self.metrics.moved(decider.name, before, state)
-        elif decider.wake_at is not None:  # but if it waits, it is listed as waiting
-            self.stores[decider.name].rewake(key, state)
         sent, parent = self.follow(decider, key, events, state), tracing.traceparent(span)
         out.extend((topic, to, sending, parent) for topic, to, sending in sent)
         self.metrics.processed(message.type, time.perf_counter() - started, events)

@@ -19,12 +19,12 @@ each came at (a JSON line before the state's JSON): the runtime answers a messag
 another offset (a duplicate POST, a replayed segment) with nothing, while a redelivery of the
 very same record after a crash is decided again, so that its events reach Kafka after all.
 
-An aggregate that wants to be woken up (`Decider.wake_at`, e.g. an order whose saga step has a
-deadline) is listed in `<name>-timers` while it waits: written when it starts waiting, deleted
-when it stops, so a timer scans only the aggregates waiting for something. The deadline itself
-lives in the aggregate's row; the store keeps the deadlines of this worker's waiting aggregates in
-memory, and lists the timers table (reading the rows of those it does not know) only after a
-restart or a rebalance: a scan costs what is due, not what waits.
+An aggregate that wants to be woken up (`Decider.wakes`, e.g. an order whose saga step has a
+deadline) names the state field that says when. The store keeps the wake-up times of this
+worker's waiting aggregates in memory, updated on every write, and after a restart or a
+rebalance reads them once from the rows of the partitions it now holds: no table of timers, so
+no changelog record when an aggregate starts or stops waiting. The rows whose field is null are
+passed over on their bytes, unparsed.
 """
 
 import json
@@ -43,22 +43,16 @@ Seen = dict[str, int]  # message id -> offset of the command record it was appli
 SEP = "\x1f"  # between an aggregate id and an entry key
 
 
-def table_names(decider: Decider) -> list[str]:
-    """The aggregate's rows (with its entries), then its timers' table where it has one."""
-    return [decider.name] + ([f"{decider.name}-timers"] if decider.wake_at else [])
-
-
 class AggregateStore(Generic[S]):
     def __init__(self, app: Any, decider: Decider[S], partitions: int):
         self.decider = decider
-        tables = iter(app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
-                      for name in table_names(decider))  # bytes: the raw codec
-        self.rows = next(tables)
-        self.timers = next(tables) if decider.wake_at else None
+        self.rows = app.Table(decider.name, partitions=partitions, key_type=bytes,
+                              value_type=bytes)  # bytes: the raw codec
         self.entry = (TypeAdapter(get_args(decider.state.model_fields[decider.entries.field].annotation)[1])
                       if decider.entries else None)  # the type of one entry, e.g. Hold
         self.wake: dict[str, datetime] = {}  # deadlines of waiting aggregates known in memory
-        self.listed = False  # does `wake` hold every aggregate in this worker's timers?
+        self.listed = False  # does `wake` hold every waiting aggregate of this worker's rows?
+        self.idle = f'"{decider.wakes}":null'.encode() if decider.wakes else None  # a row not waiting
 
     def get(self, key: str) -> S | None:
         """The aggregate's row (without its entries), as a view reads it."""
@@ -130,23 +124,11 @@ class AggregateStore(Generic[S]):
             state = state.model_copy(update={spec.field: {}})
         recent = json.dumps(seen, separators=(",", ":"))
         self.rows[key] = recent.encode() + b"\n" + state.model_dump_json().encode()
-        if self.timers is not None:
-            self._wake(key, self.decider.wake_at(state))
-
-    def rewake(self, key: str, state: BaseModel) -> None:
-        """List a waiting aggregate in its timers again, should a crash have kept its row and
-        lost its timer (a redelivered command restates the row and would not write it)."""
-        self._wake(key, self.decider.wake_at(state))
-
-    def _wake(self, key: str, at: datetime | None) -> None:
-        waiting = key in self.wake or self.timers.get(key) is not None
-        if at is not None:
-            if not waiting:
-                self.timers[key] = b""
-            self.wake[key] = at
-        elif waiting:
-            self.wake.pop(key, None)
-            del self.timers[key]
+        if self.idle is not None:
+            if (at := getattr(state, self.decider.wakes)) is not None:
+                self.wake[key] = at
+            else:
+                self.wake.pop(key, None)
 
     def forget(self) -> None:
         """Partitions moved (a rebalance): what `wake` holds may be another replica's, and rows
@@ -156,13 +138,15 @@ class AggregateStore(Generic[S]):
 
     def due(self, now: datetime) -> list[str]:
         """Aggregates whose wake-up time has come, among those this worker holds. Call it only
-        with the tables recovered: the first call after `forget` lists the timers table."""
+        with the tables recovered: the first call after `forget` reads the rows."""
         if not self.listed:
-            for raw in list(self.timers.keys()):
-                key = raw.decode() if isinstance(raw, bytes) else raw
-                state = self.get(key) if key not in self.wake else None
-                if state is not None and (at := self.decider.wake_at(state)) is not None:
-                    self.wake[key] = at
+            for raw_key, raw in self.rows.items():  # no await: no write comes in between
+                key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+                if self.idle in raw or SEP in key or key in self.wake:
+                    continue
+                state = json.loads(raw.partition(b"\n")[2] or raw)
+                if (at := state.get(self.decider.wakes)) is not None:
+                    self.wake[key] = datetime.fromisoformat(at)
             self.listed = True
             log.info("%s: %d waiting after the rebalance", self.decider.name, len(self.wake))
         return [key for key, at in self.wake.items() if at <= now]
