@@ -300,9 +300,15 @@ class ActorSystem:
         redelivered commands are decided on it again and send the same messages (same ids).
         Rows first lost a failed order's events for good (README, bug 15)."""
         self.app.thawed()  # a zombie back from a freeze exits here, before it sends or writes
-        acks = [await self.topic(name).send(key=key.encode(), value=encode(message),
-                                            headers=headers(message, parent))
-                for name, key, message, parent in out]
+        # Faust's producer driver, as topic.send would call it, without the future message,
+        # pending message and callbacks topic.send makes per message for nobody here to read
+        producer, acks = await self.app.maybe_start_producer(), []
+        encoded: dict[int, tuple[bytes, list]] = {}  # a reply goes to two topics: encoded once
+        for name, key, message, parent in out:
+            if (wire := encoded.get(id(message))) is None:
+                wire = encoded[id(message)] = (encode(message), headers(message, parent))
+            acks.append(await producer.send(self.topic(name).get_topic_name(), key.encode(), wire[0],
+                                            partition=None, timestamp=None, headers=wire[1]))
         self.app.producer.gate.hold(acks)
         rows.write()
         if self.metrics.census.stores:

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from orderstream.contracts.order import CancelOrder
 from orderstream.runtime.actor import ActorSystem
+from orderstream.runtime.codec import encode
 from orderstream.runtime.consumer import Gate
 
 from builders import msg
@@ -64,11 +65,13 @@ def test_the_actor_sends_a_batchs_messages_before_its_rows_and_holds_the_rows_on
     async def run():
         loop = asyncio.get_running_loop()
         sent, acks = [], []
-        gate = Gate(sent.append, lambda error: None)
 
-        class Topic:
-            async def send(self, key, value, headers):
+        class Producer:
+            gate = Gate(sent.append, lambda error: None)
+
+            async def send(self, topic, key, value, partition, timestamp, headers):
                 acks.append(loop.create_future())
+                wire.append((topic, key, value))
                 return acks[-1]
 
         class Rows:
@@ -77,13 +80,21 @@ def test_the_actor_sends_a_batchs_messages_before_its_rows_and_holds_the_rows_on
             def write(self):
                 gate.send("row")
 
-        actor = SimpleNamespace(app=SimpleNamespace(thawed=lambda: None,
-                                                   producer=SimpleNamespace(gate=gate)),
-                                topic=lambda name: Topic(), watchers={},
-                                metrics=SimpleNamespace(census=SimpleNamespace(stores={})))
+        producer, wire = Producer(), []
+        gate = producer.gate
+
+        async def started():
+            return producer
+
+        actor = SimpleNamespace(app=SimpleNamespace(thawed=lambda: None, producer=producer,
+                                                   maybe_start_producer=started),
+                                topic=lambda name: SimpleNamespace(get_topic_name=lambda: name),
+                                watchers={}, metrics=SimpleNamespace(census=SimpleNamespace(stores={})))
         cancel = msg(CancelOrder, order_id="o1", reason="changed my mind")
         await ActorSystem._write(actor, Rows(), [("order.events", "o1", cancel, None),
                                                  ("payment.commands", "p1", cancel, None)])
+        assert [(topic, key) for topic, key, _ in wire] == [("order.events", b"o1"), ("payment.commands", b"p1")]
+        assert wire[0][2] == wire[1][2] == encode(cancel)
         assert len(acks) == 2 and sent == []
         for ack in acks:
             ack.set_result(None)
