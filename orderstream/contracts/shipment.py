@@ -82,10 +82,13 @@ class ShipmentPrepared(ShipmentTerms):
 
 
 class ShipmentRequested(ShipmentTerms):
+    """Written before 2026-12-08 next to each LabelRequested, which now says it alone (one record
+    less per order): still read, in the logs of those builds, and never written."""
     type: Literal["ShipmentRequested"] = "ShipmentRequested"
 
 
 class LabelRequested(ShipmentTerms):
+    """The shipment is requested: its label is asked of the carrier under `idempotency_key`."""
     type: Literal["LabelRequested"] = "LabelRequested"
     idempotency_key: Id
 

@@ -92,8 +92,7 @@ def decide(cmd: ShipmentCommand, state: Shipment) -> list[Message]:
 
 def _create(cmd: Message, state: Shipment) -> list[Message]:
     if state.status in ("none", "prepared", "requested"):
-        return [derive(cmd, ShipmentRequested, **state.terms()),
-                derive(cmd, LabelRequested, **state.terms(), idempotency_key=state.shipment_id)]
+        return [derive(cmd, LabelRequested, **state.terms(), idempotency_key=state.shipment_id)]
     return _outcome(cmd, state)
 
 
@@ -180,7 +179,7 @@ def evolve(state: Shipment, event: ShipmentEvent) -> Shipment:
     match event:
         case ShipmentPrepared() if state.status == "none":
             return state.with_terms(event).model_copy(update={"status": "prepared"})
-        case ShipmentRequested() if state.status in ("none", "prepared"):
+        case LabelRequested() | ShipmentRequested() if state.status in ("none", "prepared"):
             return state.with_terms(event).model_copy(update={"status": "requested"})
         case ShipmentCreated() if state.status == "requested":
             return state.model_copy(update={"status": "created", "carrier": event.carrier,

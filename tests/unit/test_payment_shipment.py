@@ -102,14 +102,14 @@ def test_cancel_voids_in_flight_and_refunds_a_late_capture():
 
 
 SHIP = dict(shipment_id="s1", order_id="o1", items=(line(),), address=ADDRESS)
-REQUESTED = msg(ShipmentRequested, **SHIP)
+REQUESTED = msg(LabelRequested, **SHIP, idempotency_key="s1")
 CREATED = msg(ShipmentCreated, shipment_id="s1", order_id="o1", tracking_number="T1",
               carrier="c")
 
 
 def test_create_shipment_asks_the_carrier():
     out = run(shipments, "s1", [], msg(CreateShipment, **SHIP))
-    assert types(out) == ["ShipmentRequested", "LabelRequested"]
+    assert types(out) == ["LabelRequested"]
     ok = msg(RecordCarrierResult, shipment_id="s1", outcome="accepted", tracking_number="T1",
              carrier="c")
     assert types(run(shipments, "s1", out, ok)) == ["ShipmentCreated"]
@@ -117,11 +117,19 @@ def test_create_shipment_asks_the_carrier():
     assert run(shipments, "s1", out, no)[0].reason == "no service"
 
 
+def test_a_shipment_requested_by_an_older_build_is_still_requested_and_its_label_is_answered():
+    older = [msg(ShipmentRequested, **SHIP), msg(LabelRequested, **SHIP, idempotency_key="s1")]
+    assert fold(shipments, "s1", older).status == "requested"
+    ok = msg(RecordCarrierResult, shipment_id="s1", outcome="accepted", tracking_number="T1",
+             carrier="c")
+    assert types(run(shipments, "s1", older, ok)) == ["ShipmentCreated"]
+
+
 def test_prepare_schedule_and_schedule_without_terms():
     prepared = run(shipments, "s1", [], msg(PrepareShipment, **SHIP))
     assert types(run(shipments, "s1", prepared, msg(ScheduleShipment, shipment_id="s1",
                                                     order_id="o1"))) == [
-        "ShipmentRequested", "LabelRequested"]
+        "LabelRequested"]
     assert types(run(shipments, "s1", [], msg(ScheduleShipment, shipment_id="s1",
                                               order_id="o1"))) == ["ShipmentFailed"]
 
