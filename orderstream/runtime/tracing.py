@@ -15,21 +15,32 @@ runs the OpenTelemetry SDK:
   follows the messages' causation from worker to worker;
 - sampling (ORDERSTREAM_TRACING_SAMPLE_RATIO) follows the trace id, so every worker keeps or
   drops the same orders.
+
+An actor step's span (`StepSpan`) is recorded without the SDK's `Span`: that one checks every
+attribute again at each set, under a lock, and asks the sampler, for 60 µs a step; a step's
+attributes are plain strings, integers and lists of strings by construction and its sampling is
+its parent's, so it is handed to the SDK's span processor as a finished `ReadableSpan` (17 µs).
+Edge spans, one or two an order, stay the SDK's.
 """
 
 import contextlib
 import json
 import os
+import random
+import time
+import traceback
 from json.encoder import encode_basestring_ascii as _q
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from orderstream.runtime.codec import order_span_id, order_trace_id
@@ -40,6 +51,7 @@ tracer = trace.get_tracer("orderstream")
 _enabled = False
 _root: ContextVar[tuple[int, int] | None] = ContextVar("orderstream_root_ids", default=None)
 _sampled: Any = None  # the sampler's decision for an order's root, by trace id
+_steps: "Recorder | None" = None  # where a step's span goes when it ends
 NO_SPAN = contextlib.nullcontext(None)
 
 
@@ -49,7 +61,6 @@ def enabled() -> bool:
 
 def configure(settings: Settings, context: str) -> None:
     """Set up the SDK for this worker, once; `off` leaves the API's no-op tracer."""
-    global _enabled, _sampled
     if settings.tracing == "off" or _enabled:
         return
     from opentelemetry.sdk.resources import Resource
@@ -69,8 +80,15 @@ def configure(settings: Settings, context: str) -> None:
         processor = BatchSpanProcessor(otlp_exporter(traces_url(settings.otlp_endpoint), settings.otlp_protocol))
     provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
-    _sampled = lambda trace_id: ratio.should_sample(None, trace_id, "root").decision.is_sampled()  # noqa: E731
-    _enabled = True
+    record(provider, processor, lambda trace_id: ratio.should_sample(None, trace_id, "root").decision.is_sampled())
+
+
+def record(provider: Any, processor: SpanProcessor, sampled: Any) -> None:
+    """Spans from now on: edge spans from `provider`'s tracer, step spans into `processor`,
+    orders kept when `sampled(trace_id)`."""
+    global _enabled, _sampled, _steps, tracer
+    tracer, _sampled, _enabled = provider.get_tracer("orderstream"), sampled, True
+    _steps = Recorder(processor, provider.resource, InstrumentationScope("orderstream"))
 
 
 def otlp_exporter(url: str, protocol: str) -> SpanExporter:
@@ -143,24 +161,98 @@ def edge(context: str, message: Message) -> Iterator[Span | None]:
 def step(context: str, headers: list[tuple[str, bytes]] | None, topic: str, partition: int,
          offset: int, name: str | None = None):
     """The span of one actor step on a record, child of the span that sent it; NO_SPAN when
-    tracing is off. A record of an order that is not traced gets no span from the SDK: its
-    sender's span stays current, so what the step sends carries the same unsampled traceparent."""
+    tracing is off. A record of an order that is not traced gets no span: its sender's context
+    stays current, so what the step sends carries the same unsampled traceparent."""
     if not _enabled:
         return NO_SPAN
     found = dict(headers or ())
     parent = _parent(found.get("traceparent"))
-    if parent is not None and not parent.trace_flags.sampled:
+    if parent is None:  # sent by no span of ours: a trace of its own, sampled as a root
+        parent_id, trace_id = None, random.getrandbits(128) or 1
+        if not _sampled(trace_id):
+            return trace.use_span(NonRecordingSpan(SpanContext(
+                trace_id, random.getrandbits(64) or 1, is_remote=False, trace_flags=TraceFlags(TraceFlags.DEFAULT))))
+    elif not parent.trace_flags.sampled:
         return trace.use_span(NonRecordingSpan(parent))
+    else:
+        parent_id, trace_id = parent, parent.trace_id
     kind = (found.get("type") or b"record").decode(errors="replace")
-    return tracer.start_as_current_span(
-        f"{context} {name or kind}", context=parent and trace.set_span_in_context(NonRecordingSpan(parent)),
-        kind=SpanKind.CONSUMER, record_exception=False, set_status_on_exception=False,
-        attributes={"messaging.system": "kafka", "messaging.operation.type": "process",
+    return StepSpan(f"{context} {name or kind}", SpanContext(
+        trace_id, random.getrandbits(64) or 1, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED)),
+        parent_id, {"messaging.system": "kafka", "messaging.operation.type": "process",
                     "messaging.destination.name": topic,
                     "messaging.destination.partition.id": str(partition),
                     "messaging.kafka.offset": offset, "orderstream.message_type": kind,
                     "messaging.message.id": (found.get("message_id") or b"").decode(errors="replace"),
                     "orderstream.correlation_id": (found.get("correlation_id") or b"").decode(errors="replace")})
+
+
+class Recorder:
+    """Where step spans go: the SDK's span processor (batching, export), with the worker's
+    resource."""
+
+    def __init__(self, processor: SpanProcessor, resource: Any, scope: InstrumentationScope):
+        self.processor, self.resource, self.scope = processor, resource, scope
+
+    def end(self, span: "StepSpan", end_time: int) -> None:
+        self.processor.on_end(ReadableSpan(
+            span.name, span.context, span.parent, self.resource, span.attributes, span.events,
+            kind=SpanKind.CONSUMER, status=span.status, start_time=span.start, end_time=end_time,
+            instrumentation_scope=self.scope))
+
+
+class StepSpan(Span):
+    """A consumer span, current while it is entered and ended on leaving (see the module's
+    docstring). Its attributes are taken as they come: the step sets only valid ones."""
+
+    __slots__ = ("name", "context", "parent", "attributes", "events", "status", "start", "_token")
+
+    def __init__(self, name: str, context: SpanContext, parent: SpanContext | None, attributes: dict):
+        self.name, self.context, self.parent, self.attributes = name, context, parent, attributes
+        self.events: list[Event] = []
+        self.status, self.start, self._token = Status(StatusCode.UNSET), time.time_ns(), None
+
+    def __enter__(self) -> "StepSpan":
+        self._token = otel_context.attach(trace.set_span_in_context(self))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        otel_context.detach(self._token)
+        self.end()
+
+    def end(self, end_time: int | None = None) -> None:
+        if self.start is not None and _steps is not None:
+            _steps.end(self, end_time or time.time_ns())
+        self.start = None
+
+    def get_span_context(self) -> SpanContext:
+        return self.context
+
+    def is_recording(self) -> bool:
+        return self.start is not None
+
+    def set_attributes(self, attributes) -> None:
+        self.attributes.update(attributes)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.attributes[key] = value
+
+    def add_event(self, name: str, attributes=None, timestamp: int | None = None) -> None:
+        self.events.append(Event(name, attributes, timestamp))
+
+    def update_name(self, name: str) -> None:
+        self.name = name
+
+    def set_status(self, status, description: str | None = None) -> None:
+        self.status = status if isinstance(status, Status) else Status(status, description)
+
+    def record_exception(self, exception: BaseException, attributes=None, timestamp=None, escaped=False) -> None:
+        kind = type(exception)
+        self.add_event("exception", {
+            "exception.type": kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}",
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped), **(attributes or {})}, timestamp)
 
 
 def decided(span: Span | None, message: Message, aggregate: str, events: list[Message],

@@ -1,6 +1,8 @@
 """Spans written as OTLP/JSON lines and read back; an order's root span's ids; the traceparent
 a record carries. (Across the real workers: tests/integration/test_observe.py.)"""
 
+import json
+
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, set_span_in_context
@@ -65,11 +67,7 @@ def test_an_order_not_sampled_costs_no_span_and_passes_its_unsampled_context_on(
     """Sampling follows the order: its edge message and every step on its records make no span
     (nothing is exported) and what they send carries the order's trace, flagged not sampled."""
     path = tmp_path / "spans.jsonl"
-    provider = TracerProvider(id_generator=tracing._OrderIds())
-    provider.add_span_processor(SimpleSpanProcessor(tracing.FileExporter(path)))
-    monkeypatch.setattr(tracing, "tracer", provider.get_tracer("test"))
-    monkeypatch.setattr(tracing, "_enabled", True)
-    monkeypatch.setattr(tracing, "_sampled", lambda trace_id: trace_id == order_trace_id("kept"))
+    record(monkeypatch, path, lambda trace_id: trace_id == order_trace_id("kept"))
 
     def sent_from_step(order_id: str) -> str:
         message = CancelOrder.new(message_id=f"c-{order_id}", occurred_at=T0, correlation_id=order_id,
@@ -92,3 +90,40 @@ def test_an_order_not_sampled_costs_no_span_and_passes_its_unsampled_context_on(
     assert [s["name"] for s in spans] == ["order send CancelOrder", "order CancelOrder"]
     assert spans[1]["parent_id"] == spans[0]["span_id"] and f"-{spans[1]['span_id']}-" in kept
     assert spans[1]["attributes"]["orderstream.outcome"] == "no_events"
+
+
+def test_a_step_that_fails_is_exported_with_its_error_and_the_exception(tmp_path, monkeypatch):
+    """A step's span goes to the exporter without the SDK's Span: its parent, kind, attributes,
+    status and the exception event arrive as the SDK would have written them."""
+    path = tmp_path / "spans.jsonl"
+    record(monkeypatch, path, lambda trace_id: True)
+    sender = f"00-{order_trace_id('o1'):032x}-{order_span_id('o1'):016x}-01"
+    with tracing.step("catalog", [("traceparent", sender.encode()), ("type", b"ReserveItems"),
+                                  ("correlation_id", b"o1")], "catalog.commands", 2, 41) as span:
+        assert tracing.current() == tracing.traceparent(span) != sender
+        tracing.dead_lettered(span, ValueError("quantity: must be positive"))
+    assert tracing.current() is None and not span.is_recording()
+
+    [exported] = tracing.read_spans(path)
+    assert exported["name"] == "catalog ReserveItems" and exported["kind"] == "consumer"
+    assert exported["trace_id"] == f"{order_trace_id('o1'):032x}"
+    assert exported["parent_id"] == f"{order_span_id('o1'):016x}" and exported["error"]
+    assert exported["start"] <= exported["end"]
+    assert exported["attributes"]["orderstream.outcome"] == "dead_lettered"
+    assert exported["attributes"]["messaging.kafka.offset"] == 41
+    assert exported["attributes"]["messaging.destination.partition.id"] == "2"
+    assert exported["attributes"]["orderstream.correlation_id"] == "o1"
+    line = json.loads(path.read_text())["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    [event] = line["events"]
+    assert event["name"] == "exception" and line["status"]["message"].startswith("ValueError: quantity")
+    assert {a["key"]: a["value"]["stringValue"] for a in event["attributes"]}["exception.type"] == "ValueError"
+
+
+def record(monkeypatch, path, sampled) -> None:
+    """Spans to `path` for this test only, orders kept when `sampled(trace_id)`."""
+    for name in ("tracer", "_enabled", "_sampled", "_steps"):
+        monkeypatch.setattr(tracing, name, getattr(tracing, name))  # put back after the test
+    processor = SimpleSpanProcessor(tracing.FileExporter(path))
+    provider = TracerProvider(id_generator=tracing._OrderIds())
+    provider.add_span_processor(processor)
+    tracing.record(provider, processor, sampled)
