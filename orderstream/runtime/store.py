@@ -33,10 +33,12 @@ a row of the partition being processed is read in one lookup.
 import json
 import logging
 from collections.abc import Iterator
+from functools import cached_property
 from datetime import datetime
 from typing import Any, Generic, get_args
 
 from faust.stores import rocksdb as faust_rocksdb
+from faust.types import TP
 from pydantic import BaseModel, TypeAdapter
 from rocksdict import WriteOptions
 
@@ -59,7 +61,10 @@ class Rocks(faust_rocksdb.Store):
       and the offset it was sent at);
     - `row(partition, key)` reads a row of the partition being processed with one lookup. A
       table's `get` makes two (`in`, then the value), through five layers of Faust's mappings,
-      and remembers the key's partition in an LRU cache under a lock."""
+      and remembers the key's partition in an LRU cache under a lock;
+    - `write(partition, key, value)` puts a row and hands it to the producer for the changelog
+      itself, held back like any table write (runtime/consumer.py, Gate). With exactly-once
+      processing, rows go Faust's way, in its transactions."""
 
     def _open_for_partition(self, partition: int) -> Any:
         db = super()._open_for_partition(partition)
@@ -70,6 +75,16 @@ class Rocks(faust_rocksdb.Store):
 
     def row(self, partition: int, key: bytes) -> bytes | None:
         return self._db_for_partition(partition).get(key)
+
+    def write(self, partition: int, key: bytes, value: bytes) -> None:
+        """Put a row of the partition being processed and send it to its changelog, without
+        Faust's table layers (runtime/consumer.py, Producer.write_changelog)."""
+        self._db_for_partition(partition).put(key, value)
+        self.app.producer.write_changelog(self, TP(self.changelog, partition), key, value)
+
+    @cached_property
+    def changelog(self) -> str:
+        return self.table.changelog_topic.get_topic_name()
 
 
 class AggregateStore(Generic[S]):
@@ -94,9 +109,20 @@ class AggregateStore(Generic[S]):
     def _raw(self, key: str, partition: int | None) -> bytes | None:
         """The row or entry under `key`: from `partition` (the one being processed) in one lookup
         when the store can (`Rocks`), else as a view reads it, from whichever partition holds it."""
-        if partition is None or not isinstance(store := getattr(self.rows, "data", None), Rocks):
+        if partition is None or (store := self._rocks) is None:
             return self.rows.get(key)
         return store.row(partition, key.encode())
+
+    def _put(self, key: str, value: bytes, partition: int | None) -> None:
+        if partition is None or (store := self._rocks) is None or store.app.in_transaction:
+            self.rows[key] = value
+        else:
+            store.write(partition, key.encode(), value)
+
+    @cached_property
+    def _rocks(self) -> Rocks | None:
+        store = getattr(self.rows, "data", None)  # a Faust table's store; none in a plain dict
+        return store if isinstance(store, Rocks) else None
 
     def _split(self, key: str, partition: int | None = None) -> tuple[bytes, bytes]:
         """A row's two parts: the ids it applied last (JSON), and the state (JSON)."""
@@ -156,11 +182,12 @@ class AggregateStore(Generic[S]):
                 current, was = (self.entry.dump_python(value, mode="json"),
                                 self._entry(key, name, before, partition))
                 if current != was:
-                    self.rows[f"{key}{SEP}{name}"] = json.dumps(
-                        {"at": applied(seen), "was": was, "v": current}, separators=(",", ":")).encode()
+                    self._put(f"{key}{SEP}{name}", json.dumps(
+                        {"at": applied(seen), "was": was, "v": current}, separators=(",", ":")).encode(),
+                        partition)
             state = state.model_copy(update={spec.field: {}})
         recent = json.dumps(seen, separators=(",", ":"))
-        self.rows[key] = recent.encode() + b"\n" + state.model_dump_json().encode()
+        self._put(key, recent.encode() + b"\n" + state.model_dump_json().encode(), partition)
         if self.idle is not None:
             if (at := getattr(state, self.decider.wakes)) is not None:
                 self.wake[key] = at

@@ -102,3 +102,63 @@ def test_the_actor_sends_a_batchs_messages_before_its_rows_and_holds_the_rows_on
         assert sent == ["row"]
 
     asyncio.run(run())
+
+
+def test_rows_sent_by_the_producer_itself_wait_at_the_gate_then_go_in_order_and_keep_their_offsets():
+    """The actors' rows go to the changelog through `Producer.write_changelog`, not Faust's
+    table path: held until the batch's messages are acknowledged, sent in the order written,
+    each one's offset kept once Kafka has it, and a flush (before a commit) waits for them all."""
+    from collections import deque
+    from functools import partial
+
+    from faust.types import TP
+
+    from orderstream.runtime.consumer import Producer
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        sends, persisted, lost = [], [], []
+
+        class Store:
+            def set_persisted_offset(self, tp, offset):
+                persisted.append((tp.partition, offset))
+
+        async def send(topic, key, value, partition, timestamp, headers):
+            sends.append((topic, partition, key, value, loop.create_future()))
+            return sends[-1][-1]
+
+        producer = SimpleNamespace(loop=loop, unsent=set(), changelog=deque(), changelog_ready=asyncio.Event(),
+                                   should_stop=False, _lost=lost.append, send=send)
+        producer.gate = Gate(partial(Producer._release, producer), producer._lost)
+        producer._changelog_sent = partial(Producer._changelog_sent, producer)
+        sender = asyncio.ensure_future(Producer._send_changelog.fun(producer))
+
+        batch = [loop.create_future()]
+        producer.gate.hold(batch)
+        Producer.write_changelog(producer, Store(), TP("orders-changelog", 1), b"o1", b"row")
+        Producer.write_changelog(producer, Store(), TP("orders-changelog", 1), b"o1\x1fp1", b"entry")
+        await asyncio.sleep(0.01)
+        assert sends == [] and len(producer.unsent) == 2  # held; a flush waits for both
+
+        batch[0].set_result(None)
+        await asyncio.sleep(0.01)
+        assert [(topic, partition, key) for topic, partition, key, _, _ in sends] == [
+            ("orders-changelog", 1, b"o1"), ("orders-changelog", 1, b"o1\x1fp1")]
+        assert persisted == [] and len(producer.unsent) == 2  # sent, not acknowledged yet
+
+        sends[0][-1].set_result(SimpleNamespace(offset=41))
+        sends[1][-1].set_result(SimpleNamespace(offset=42))
+        await asyncio.sleep(0.01)
+        assert persisted == [(1, 41), (1, 42)] and producer.unsent == set() and lost == []
+
+        Producer.write_changelog(producer, Store(), TP("orders-changelog", 2), b"o2", b"row")
+        await asyncio.sleep(0.01)
+        sends[2][-1].set_exception(ConnectionError("delivery timed out"))
+        await asyncio.sleep(0.01)
+        assert [str(error) for error in lost] == ["delivery timed out"] and persisted == [(1, 41), (1, 42)]
+
+        producer.should_stop = True
+        producer.changelog_ready.set()
+        await sender
+
+    asyncio.run(run())
