@@ -358,8 +358,8 @@ class Rows:
     def load(self, decider: Decider, key: str, message: Message) -> tuple[BaseModel, Seen]:
         store = self.stores[decider.name]
         if (found := self.touched.get((decider.name, key))) is None:
-            return store.load(key, message, self.partition)
-        return store.with_entry(key, found[0], message, found[1], self.partition), dict(found[1])
+            return store.load(key, message)
+        return store.with_entry(key, found[0], message, found[1]), dict(found[1])
 
     def put(self, decider: Decider, key: str, state: BaseModel, seen: Seen, before: BaseModel) -> None:
         self.touched[(decider.name, key)] = (state, seen)
@@ -374,7 +374,7 @@ class Rows:
 
     def write(self) -> None:
         for (name, key), (state, seen) in self.touched.items():
-            self.stores[name].store(key, state, seen, self.partition)
+            self.stores[name].store(key, state, seen)
 
 
 async def ready(stream: StreamT, limit: int) -> AsyncIterator[list[EventT]]:

@@ -38,6 +38,7 @@ from datetime import datetime
 from typing import Any, Generic, get_args
 
 from faust.stores import rocksdb as faust_rocksdb
+from faust.streams import current_event
 from faust.types import TP
 from pydantic import BaseModel, TypeAdapter
 from rocksdict import WriteOptions
@@ -102,31 +103,32 @@ class AggregateStore(Generic[S]):
         """The aggregate's row (without its entries), as a view reads it."""
         return self.read(key)[0]
 
-    def read(self, key: str, partition: int | None = None) -> tuple[S | None, Seen]:
-        seen, state = self._split(key, partition)
+    def read(self, key: str) -> tuple[S | None, Seen]:
+        seen, state = self._split(key)
         return (self.decider.state.model_validate_json(state) if state else None), json.loads(seen)
 
-    def _raw(self, key: str, partition: int | None) -> bytes | None:
-        """The row or entry under `key`: from `partition` (the one being processed) in one lookup
-        when the store can (`Rocks`), else as a view reads it, from whichever partition holds it."""
-        if partition is None or (store := self._rocks) is None:
+    def _raw(self, key: str) -> bytes | None:
+        """The row or entry under `key`: in an actor step, from the partition of the record being
+        processed (as Faust reads it) in one lookup when the store can (`Rocks`); in a view, from
+        whichever partition holds it."""
+        if (store := self._rocks) is None or (event := current_event()) is None:
             return self.rows.get(key)
-        return store.row(partition, key.encode())
+        return store.row(event.message.partition, key.encode())
 
-    def _put(self, key: str, value: bytes, partition: int | None) -> None:
-        if partition is None or (store := self._rocks) is None or store.app.in_transaction:
+    def _put(self, key: str, value: bytes) -> None:
+        if (store := self._rocks) is None or store.app.in_transaction or (event := current_event()) is None:
             self.rows[key] = value
         else:
-            store.write(partition, key.encode(), value)
+            store.write(event.message.partition, key.encode(), value)
 
     @cached_property
     def _rocks(self) -> Rocks | None:
         store = getattr(self.rows, "data", None)  # a Faust table's store; none in a plain dict
         return store if isinstance(store, Rocks) else None
 
-    def _split(self, key: str, partition: int | None = None) -> tuple[bytes, bytes]:
+    def _split(self, key: str) -> tuple[bytes, bytes]:
         """A row's two parts: the ids it applied last (JSON), and the state (JSON)."""
-        raw = self._raw(key, partition)
+        raw = self._raw(key)
         if not raw:
             return b"{}", b""
         seen, newline, state = raw.partition(b"\n")
@@ -143,51 +145,49 @@ class AggregateStore(Generic[S]):
             seen, newline, state = raw.partition(b"\n")
             yield json.loads(state if newline else raw).get("status")
 
-    def load(self, key: str, message: BaseModel, partition: int | None = None) -> tuple[S, Seen]:
+    def load(self, key: str, message: BaseModel) -> tuple[S, Seen]:
         """The state `message` is decided on: the row plus the one entry the message names; and
         the ids of the messages applied last."""
-        state, seen = self.read(key, partition)
+        state, seen = self.read(key)
         state = self.decider.initial(key) if state is None else state
-        return self.with_entry(key, state, message, seen, partition), seen
+        return self.with_entry(key, state, message, seen), seen
 
-    def with_entry(self, key: str, state: S, message: BaseModel, seen: Seen, partition: int | None = None) -> S:
+    def with_entry(self, key: str, state: S, message: BaseModel, seen: Seen) -> S:
         """`state` with the entry `message` names added from its row, unless it holds it already."""
         spec = self.decider.entries
         name = spec.key(message) if spec else None
         if name is None or name in getattr(state, spec.field):
             return state
-        found = self._entry(key, name, applied(seen), partition)
+        found = self._entry(key, name, applied(seen))
         if found is None:
             return state
         return state.model_copy(update={spec.field: {**getattr(state, spec.field),
                                                      name: self.entry.validate_python(
                                                          found, strict=False)}})  # dates as text
 
-    def _entry(self, key: str, name: str, applied_offset: int, partition: int | None = None) -> Any:
+    def _entry(self, key: str, name: str, applied_offset: int) -> Any:
         """An entry's value as of the row's last applied offset: one written later (by a step
         whose row was lost) is read as it was before."""
-        raw = self._raw(f"{key}{SEP}{name}", partition)
+        raw = self._raw(f"{key}{SEP}{name}")
         if raw is None:
             return None
         entry = json.loads(raw)
         return entry["was"] if entry["at"] > applied_offset else entry["v"]
 
-    def store(self, key: str, state: S, seen: Seen | None = None, partition: int | None = None) -> None:
+    def store(self, key: str, state: S, seen: Seen | None = None) -> None:
         """The entries that changed, then the row (see the module's note on the order)."""
         seen = dict(list((seen or {}).items())[-SEEN:])
         spec = self.decider.entries
         if spec:
-            before = applied(json.loads(self._split(key, partition)[0]))
+            before = applied(json.loads(self._split(key)[0]))
             for name, value in getattr(state, spec.field).items():
-                current, was = (self.entry.dump_python(value, mode="json"),
-                                self._entry(key, name, before, partition))
+                current, was = self.entry.dump_python(value, mode="json"), self._entry(key, name, before)
                 if current != was:
                     self._put(f"{key}{SEP}{name}", json.dumps(
-                        {"at": applied(seen), "was": was, "v": current}, separators=(",", ":")).encode(),
-                        partition)
+                        {"at": applied(seen), "was": was, "v": current}, separators=(",", ":")).encode())
             state = state.model_copy(update={spec.field: {}})
         recent = json.dumps(seen, separators=(",", ":"))
-        self._put(key, recent.encode() + b"\n" + state.model_dump_json().encode(), partition)
+        self._put(key, recent.encode() + b"\n" + state.model_dump_json().encode())
         if self.idle is not None:
             if (at := getattr(state, self.decider.wakes)) is not None:
                 self.wake[key] = at

@@ -19,7 +19,7 @@ runs the OpenTelemetry SDK:
 An actor step's span (`StepSpan`) is recorded without the SDK's `Span`: that one checks every
 attribute again at each set, under a lock, and asks the sampler, for 60 µs a step; a step's
 attributes are plain strings, integers and lists of strings by construction and its sampling is
-its parent's, so it is handed to the SDK's span processor as a finished `ReadableSpan` (17 µs).
+its parent's, so it is handed to the SDK's span processor as a finished `ReadableSpan` (22 µs).
 Edge spans, one or two an order, stay the SDK's.
 """
 
@@ -167,24 +167,23 @@ def step(context: str, headers: list[tuple[str, bytes]] | None, topic: str, part
         return NO_SPAN
     found = dict(headers or ())
     parent = _parent(found.get("traceparent"))
-    if parent is None:  # sent by no span of ours: a trace of its own, sampled as a root
-        parent_id, trace_id = None, random.getrandbits(128) or 1
-        if not _sampled(trace_id):
-            return trace.use_span(NonRecordingSpan(SpanContext(
-                trace_id, random.getrandbits(64) or 1, is_remote=False, trace_flags=TraceFlags(TraceFlags.DEFAULT))))
-    elif not parent.trace_flags.sampled:
+    trace_id = parent.trace_id if parent is not None else random.getrandbits(128) or 1
+    if parent is not None and not parent.trace_flags.sampled:
         return trace.use_span(NonRecordingSpan(parent))
-    else:
-        parent_id, trace_id = parent, parent.trace_id
+    if parent is None and not _sampled(trace_id):  # sent by no span of ours: a root of its own
+        return trace.use_span(NonRecordingSpan(_context(trace_id, TraceFlags.DEFAULT)))
     kind = (found.get("type") or b"record").decode(errors="replace")
-    return StepSpan(f"{context} {name or kind}", SpanContext(
-        trace_id, random.getrandbits(64) or 1, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED)),
-        parent_id, {"messaging.system": "kafka", "messaging.operation.type": "process",
-                    "messaging.destination.name": topic,
-                    "messaging.destination.partition.id": str(partition),
-                    "messaging.kafka.offset": offset, "orderstream.message_type": kind,
-                    "messaging.message.id": (found.get("message_id") or b"").decode(errors="replace"),
-                    "orderstream.correlation_id": (found.get("correlation_id") or b"").decode(errors="replace")})
+    return StepSpan(f"{context} {name or kind}", _context(trace_id, TraceFlags.SAMPLED), parent, {
+        "messaging.system": "kafka", "messaging.operation.type": "process",
+        "messaging.destination.name": topic, "messaging.destination.partition.id": str(partition),
+        "messaging.kafka.offset": offset, "orderstream.message_type": kind,
+        "messaging.message.id": (found.get("message_id") or b"").decode(errors="replace"),
+        "orderstream.correlation_id": (found.get("correlation_id") or b"").decode(errors="replace")})
+
+
+def _context(trace_id: int, flags: int) -> SpanContext:
+    """A new span's context in trace `trace_id`, as the SDK's random ids would make it."""
+    return SpanContext(trace_id, random.getrandbits(64) or 1, is_remote=False, trace_flags=TraceFlags(flags))
 
 
 class Recorder:
@@ -204,8 +203,6 @@ class Recorder:
 class StepSpan(Span):
     """A consumer span, current while it is entered and ended on leaving (see the module's
     docstring). Its attributes are taken as they come: the step sets only valid ones."""
-
-    __slots__ = ("name", "context", "parent", "attributes", "events", "status", "start", "_token")
 
     def __init__(self, name: str, context: SpanContext, parent: SpanContext | None, attributes: dict):
         self.name, self.context, self.parent, self.attributes = name, context, parent, attributes
