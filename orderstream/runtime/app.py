@@ -221,7 +221,7 @@ def make_app(context: str, settings: Settings) -> ContextApp:
         topics.app_id(settings, context),
         broker=broker_urls(settings),
         broker_credentials=faust_credentials(settings),
-        store="orderstream://",  # Faust's RocksDB store, leaner (runtime/store.py, Rocks)
+        store="rocksdb://",
         datadir=str(settings.datadir / context),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,

@@ -34,7 +34,6 @@ from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
-from mode import Service
 
 log = logging.getLogger(__name__)
 
@@ -215,9 +214,7 @@ class Producer(faust_aiokafka.Producer):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.unsent: set[asyncio.Future] = set()
-        self.gate = Gate(self._release, lost=self._lost)
-        self.changelog: deque[tuple] = deque()  # released rows, oldest first, for _send_changelog
-        self.changelog_ready = asyncio.Event()
+        self.gate = Gate(super().send_soon, lost=self._lost)
 
     async def on_start(self) -> None:
         await super().on_start()
@@ -227,47 +224,6 @@ class Producer(faust_aiokafka.Producer):
         self.unsent.add(fut)
         fut.add_done_callback(self.unsent.discard)
         self.gate.send(fut)
-
-    def write_changelog(self, store: Any, tp: TP, key: bytes, value: bytes) -> None:
-        """A row the actors wrote to `store` (runtime/store.py, Rocks), for its changelog: held
-        by the gate like every table write, then sent by `_send_changelog` straight to the
-        driver. (Faust's table path makes a future message, a pending message and a trip
-        through its producer buffer per row.) Its offset is kept once Kafka has it."""
-        done = self.loop.create_future()  # flush waits for it
-        self.unsent.add(done)
-        done.add_done_callback(self.unsent.discard)
-        self.gate.send((store, tp, key, value, done))
-
-    def _release(self, write: Any) -> None:
-        if isinstance(write, tuple):
-            self.changelog.append(write)
-            self.changelog_ready.set()
-        else:
-            super().send_soon(write)
-
-    @Service.task
-    async def _send_changelog(self) -> None:
-        """The rows released, in the order written, each to its changelog partition."""
-        while not self.should_stop:
-            await self.changelog_ready.wait()
-            self.changelog_ready.clear()
-            while self.changelog:
-                store, tp, key, value, done = self.changelog.popleft()
-                try:
-                    ack = await self.send(tp.topic, key, value, partition=tp.partition,
-                                          timestamp=None, headers=None)
-                except Exception as error:
-                    self._lost(error)  # exits
-                    return
-                ack.add_done_callback(partial(self._changelog_sent, store, tp, done))
-
-    def _changelog_sent(self, store: Any, tp: TP, done: asyncio.Future, ack: asyncio.Future) -> None:
-        error = asyncio.CancelledError() if ack.cancelled() else ack.exception()
-        if error is not None:
-            self._lost(error)
-            return
-        store.set_persisted_offset(tp, ack.result().offset)  # as Faust's _on_changelog_sent
-        done.set_result(None)
 
     def _lost(self, error: BaseException) -> None:
         """Kafka refused what a batch caused (its delivery timed out): the batch's rows must not

@@ -25,23 +25,15 @@ worker's waiting aggregates in memory, updated on every write, and after a resta
 rebalance reads them once from the rows of the partitions it now holds: no table of timers, so
 no changelog record when an aggregate starts or stops waiting. The rows whose field is null are
 passed over on their bytes, unparsed.
-
-The tables' store is Faust's RocksDB store with two changes (`Rocks`): no write-ahead log, and
-a row of the partition being processed is read in one lookup.
 """
 
 import json
 import logging
 from collections.abc import Iterator
-from functools import cached_property
 from datetime import datetime
 from typing import Any, Generic, get_args
 
-from faust.stores import rocksdb as faust_rocksdb
-from faust.streams import current_event
-from faust.types import TP
 from pydantic import BaseModel, TypeAdapter
-from rocksdict import WriteOptions
 
 from orderstream.domain import Decider, S
 
@@ -49,43 +41,6 @@ log = logging.getLogger(__name__)
 SEEN = 16
 Seen = dict[str, int]  # message id -> offset of the command record it was applied from
 SEP = "\x1f"  # between an aggregate id and an entry key
-
-
-class Rocks(faust_rocksdb.Store):
-    """Faust's RocksDB store (`store="orderstream://"`, registered in pyproject.toml):
-
-    - without RocksDB's write-ahead log. The log lets a database keep its last writes through a
-      crash, but after a crash this worker's tables are rebuilt from the changelogs anyway
-      (`runtime/app.py`, `open_datadir`), and a database that is closed or dropped, as Faust drops
-      it on a clean stop or a revoke, first flushes what it holds. A write is then one insert in
-      memory: 1.1 µs against 3.1, and no write to the log file (2 per changelog record: the row
-      and the offset it was sent at);
-    - `row(partition, key)` reads a row of the partition being processed with one lookup. A
-      table's `get` makes two (`in`, then the value), through five layers of Faust's mappings,
-      and remembers the key's partition in an LRU cache under a lock;
-    - `write(partition, key, value)` puts a row and hands it to the producer for the changelog
-      itself, held back like any table write (runtime/consumer.py, Gate). With exactly-once
-      processing, rows go Faust's way, in its transactions."""
-
-    def _open_for_partition(self, partition: int) -> Any:
-        db = super()._open_for_partition(partition)
-        options = WriteOptions()
-        options.disable_wal = True
-        db.set_write_options(options)
-        return db
-
-    def row(self, partition: int, key: bytes) -> bytes | None:
-        return self._db_for_partition(partition).get(key)
-
-    def write(self, partition: int, key: bytes, value: bytes) -> None:
-        """Put a row of the partition being processed and send it to its changelog, without
-        Faust's table layers (runtime/consumer.py, Producer.write_changelog)."""
-        self._db_for_partition(partition).put(key, value)
-        self.app.producer.write_changelog(self, TP(self.changelog, partition), key, value)
-
-    @cached_property
-    def changelog(self) -> str:
-        return self.table.changelog_topic.get_topic_name()
 
 
 class AggregateStore(Generic[S]):
@@ -107,28 +62,9 @@ class AggregateStore(Generic[S]):
         seen, state = self._split(key)
         return (self.decider.state.model_validate_json(state) if state else None), json.loads(seen)
 
-    def _raw(self, key: str) -> bytes | None:
-        """The row or entry under `key`: in an actor step, from the partition of the record being
-        processed (as Faust reads it) in one lookup when the store can (`Rocks`); in a view, from
-        whichever partition holds it."""
-        if (store := self._rocks) is None or (event := current_event()) is None:
-            return self.rows.get(key)
-        return store.row(event.message.partition, key.encode())
-
-    def _put(self, key: str, value: bytes) -> None:
-        if (store := self._rocks) is None or store.app.in_transaction or (event := current_event()) is None:
-            self.rows[key] = value
-        else:
-            store.write(event.message.partition, key.encode(), value)
-
-    @cached_property
-    def _rocks(self) -> Rocks | None:
-        store = getattr(self.rows, "data", None)  # a Faust table's store; none in a plain dict
-        return store if isinstance(store, Rocks) else None
-
     def _split(self, key: str) -> tuple[bytes, bytes]:
         """A row's two parts: the ids it applied last (JSON), and the state (JSON)."""
-        raw = self._raw(key)
+        raw = self.rows.get(key)
         if not raw:
             return b"{}", b""
         seen, newline, state = raw.partition(b"\n")
@@ -168,7 +104,7 @@ class AggregateStore(Generic[S]):
     def _entry(self, key: str, name: str, applied_offset: int) -> Any:
         """An entry's value as of the row's last applied offset: one written later (by a step
         whose row was lost) is read as it was before."""
-        raw = self._raw(f"{key}{SEP}{name}")
+        raw = self.rows.get(f"{key}{SEP}{name}")
         if raw is None:
             return None
         entry = json.loads(raw)
@@ -183,11 +119,11 @@ class AggregateStore(Generic[S]):
             for name, value in getattr(state, spec.field).items():
                 current, was = self.entry.dump_python(value, mode="json"), self._entry(key, name, before)
                 if current != was:
-                    self._put(f"{key}{SEP}{name}", json.dumps(
-                        {"at": applied(seen), "was": was, "v": current}, separators=(",", ":")).encode())
+                    self.rows[f"{key}{SEP}{name}"] = json.dumps(
+                        {"at": applied(seen), "was": was, "v": current}, separators=(",", ":")).encode()
             state = state.model_copy(update={spec.field: {}})
         recent = json.dumps(seen, separators=(",", ":"))
-        self._put(key, recent.encode() + b"\n" + state.model_dump_json().encode())
+        self.rows[key] = recent.encode() + b"\n" + state.model_dump_json().encode()
         if self.idle is not None:
             if (at := getattr(state, self.decider.wakes)) is not None:
                 self.wake[key] = at

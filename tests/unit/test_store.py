@@ -186,28 +186,3 @@ def test_a_step_whose_entries_were_written_but_not_its_row_is_decided_again_on_t
     step(release, 2)
     assert (store.get("pen").on_hand, store.get("pen").reserved) == (5, 0)
     assert store.load("pen", release)[0].holds["o1"].status == "released"
-
-
-def test_the_tables_store_writes_no_log_and_a_database_faust_drops_keeps_its_rows(tmp_path):
-    """`Rocks`, the workers' table store: a write goes to RocksDB's memory only (no write-ahead
-    log; a crash rebuilds the tables from the changelogs anyway), and a database Faust drops, as
-    it does on a clean stop or a revoke, has flushed its rows: reopened, it holds them."""
-    import gc
-
-    import faust
-    from faust.types import TP
-
-    from orderstream.runtime.store import Rocks
-
-    app = faust.App("store-test", store="orderstream://", datadir=str(tmp_path))
-    table = app.Table("rows", partitions=2, key_type=bytes, value_type=bytes)
-    store = table.data
-    assert isinstance(store, Rocks)
-    store._db_for_partition(1).put(b"pen", b"row")
-    assert store.row(1, b"pen") == b"row" and store.row(0, b"pen") is None
-    logs = list(tmp_path.rglob("*.log"))
-    assert logs and all(log.stat().st_size == 0 for log in logs)  # the write-ahead logs stay empty
-
-    store.revoke_partitions(table, {TP(table.changelog_topic.get_topic_name(), 1)})
-    gc.collect()
-    assert 1 not in store._dbs and store.row(1, b"pen") == b"row"  # reopened from its files
